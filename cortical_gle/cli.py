@@ -1,0 +1,51 @@
+"""``cortical-gle``: run and list protocols.  The CLI only chains library calls."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="cortical-gle", description="GLE protocols on the numpy, Brian2 and NEST engines")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="run a protocol (a shipped name or a YAML file)")
+    p_run.add_argument("protocol", nargs="?", help="protocol name (see 'cortical-gle list') or path to a .yaml file")
+    p_run.add_argument("--engine", default="numpy")
+    p_run.add_argument("--quick", action="store_true", help="short version (what CI runs)")
+    p_run.add_argument("--seed", type=int, default=0)
+    p_run.add_argument("--out", default=None, help="output folder (default runs/<protocol>)")
+    p_run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a protocol value, e.g. --set network.tau_r=0.2 (repeatable)")
+    p_run.add_argument("--resume", metavar="DIR", default=None, help="continue an interrupted run in DIR")
+    p_run.add_argument("--no-progress", action="store_true")
+    sub.add_parser("list", help="list the shipped protocols")
+    args = parser.parse_args(argv)
+
+    from .protocol import ProtocolError, list_protocols, parse_overrides
+    from .runner import run_protocol
+
+    if args.command == "list":
+        for name, desc in list_protocols():
+            print(f"{name:20s} {desc}")
+        return 0
+    if args.protocol is None and args.resume is None:
+        parser.error("run needs a PROTOCOL (or --resume DIR)")
+    try:
+        metrics = run_protocol(args.protocol, engine=args.engine, seed=args.seed,
+                               out_dir=args.resume or args.out, quick=args.quick,
+                               overrides=parse_overrides(args.overrides), resume=args.resume is not None,
+                               progress=not args.no_progress and sys.stderr.isatty())
+    except (ProtocolError, ValueError, FileNotFoundError) as err:
+        print(f"cortical-gle: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cortical-gle: interrupted; partial results and a checkpoint (if the task keeps one) are in the output "
+              "folder; continue with --resume DIR", file=sys.stderr)
+        return 130
+    summary = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) and k != "protocol_hash"}
+    print("done:", ", ".join(f"{k}={v}" for k, v in summary.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

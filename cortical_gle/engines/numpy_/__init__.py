@@ -1,0 +1,16 @@
+"""The numpy engine: the project's reference implementation of GLE."""
+from .dynamics import DivergenceError, GLEParams, GLEState, gle_step
+from .network import GLENetwork
+
+
+class NumpyEngine:
+    """Builds :class:`GLENetwork` objects from a :class:`~cortical_gle.spec.NetworkSpec`."""
+
+    name = "numpy"
+    methods = ("gle", "gle_no_prospective", "instantaneous_bp", "bptt")
+
+    def build(self, spec, dt, **kwargs) -> GLENetwork:
+        return GLENetwork(spec, dt, **kwargs)
+
+
+__all__ = ["NumpyEngine", "GLENetwork", "GLEParams", "GLEState", "gle_step", "DivergenceError"]

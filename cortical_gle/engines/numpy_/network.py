@@ -1,0 +1,366 @@
+"""A runnable GLE network on the numpy engine (a thin stateful wrapper).
+
+The maths is in :mod:`.dynamics`; this class owns the buffers, the loss at the
+output, the optimizer, recording and checkpoints.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ...phi import get_phi
+from ...spec import NetworkSpec
+from .dynamics import DivergenceError, GLEGrads, GLEParams, GLEState, gle_step
+from .losses import check_target, loss_and_dloss
+from .optim import make_optimizer
+
+RECORDABLE = ("r_out", "r", "u", "u_pro", "e", "loss")
+
+
+def _phi_groups(spec: NetworkSpec):
+    """Consecutive layers sharing a phi become one slice (one ufunc call each)."""
+    groups, start = [], 0
+    names = [layer.phi for layer in spec.layers]
+    for i in range(1, len(names) + 1):
+        if i == len(names) or names[i] != names[start]:
+            groups.append((slice(start, i), get_phi(names[start])))
+            start = i
+    return tuple(groups)
+
+
+def default_weights(spec: NetworkSpec, rng: np.random.Generator):
+    """Uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) weights and biases (PyTorch's default)."""
+    Ws, bs = [], []
+    for n_pre, layer in zip(spec.sizes[:-1], spec.layers):
+        k = 1.0 / np.sqrt(n_pre)
+        Ws.append(rng.uniform(-k, k, size=(layer.size, n_pre)))
+        bs.append(rng.uniform(-k, k, size=layer.size) if layer.bias else np.zeros(layer.size))
+    return Ws, bs
+
+
+class GLENetwork:
+    """A layered GLE network advanced step by step (spec section 2).
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+    dt : float
+        Time step in ``spec.time_unit``; must not exceed any time constant.
+    dtype : numpy dtype
+        ``float64`` (default) or ``float32``.
+    seed : int, optional
+        Seeds the default weight initialisation.
+    weights, biases : list of arrays, optional
+        Initial ``W_l`` with shape ``(n_l, n_{l-1})`` and ``b_l``.
+    """
+
+    def __init__(self, spec: NetworkSpec, dt: float, dtype=np.float64, seed=None,
+                 weights=None, biases=None):
+        if not isinstance(spec, NetworkSpec):
+            raise TypeError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        spec.check_dt(float(dt))
+        self.spec, self.dt, self.dtype = spec, float(dt), dtype
+        L, N = len(spec.layers), max(spec.sizes)
+        self.width = N
+        # one flat buffer for W and b so that an optimizer updates both in one call
+        self._theta = np.zeros(L * N * N + L * N, dtype=dtype)
+        W = self._theta[: L * N * N].reshape(L, N, N)
+        b = self._theta[L * N * N:].reshape(L, N)
+        tau_m = np.ones((L, N), dtype=dtype)
+        tau_r = np.ones((L, N), dtype=dtype)
+        for l, layer in enumerate(spec.layers):
+            tau_m[l, : layer.size] = layer.tau_m
+            tau_r[l, : layer.size] = layer.tau_r
+        r_mask = None
+        if not all(get_phi(layer.phi).zero_at_zero for layer in spec.layers):
+            r_mask = np.zeros((L, 1, N), dtype=dtype)
+            for l, layer in enumerate(spec.layers):
+                r_mask[l, 0, : layer.size] = 1.0
+        self.params = GLEParams(W, b, tau_m, tau_r, dtype.type(spec.gamma), bool(spec.prospective_errors),
+                                _phi_groups(spec), r_mask, spec.n_in, spec.n_out)
+        if weights is None:
+            weights, b0 = default_weights(spec, np.random.default_rng(seed))
+            biases = b0 if biases is None else biases
+        self.set_weights(weights, biases)
+        self._grad_flat = np.zeros_like(self._theta)
+        self.grads = GLEGrads(self._grad_flat, self._grad_flat[: L * N * N].reshape(L, N, N),
+                              self._grad_flat[L * N * N:].reshape(L, N), None)
+        self.optimizer = None
+        self.tau_optimizer = None
+        self.state: GLEState | None = None
+        self.steps_done = 0
+
+    # -- parameters -----------------------------------------------------------
+    @property
+    def n_layers(self) -> int:
+        return len(self.spec.layers)
+
+    @property
+    def weights(self) -> list:
+        """Views ``W_l`` of shape ``(n_l, n_{l-1})`` (writes go to the network)."""
+        s = self.spec.sizes
+        return [self.params.W[l, : s[l + 1], : s[l]] for l in range(self.n_layers)]
+
+    @property
+    def biases(self) -> list:
+        s = self.spec.sizes
+        return [self.params.b[l, : s[l + 1]] for l in range(self.n_layers)]
+
+    @property
+    def tau_m(self) -> list:
+        return [self.params.tau_m[l, : n] for l, n in enumerate(self.spec.sizes[1:])]
+
+    def set_weights(self, weights, biases=None) -> None:
+        """Set ``W_l`` (and ``b_l``); shapes and finiteness are checked."""
+        if len(weights) != self.n_layers:
+            raise ValueError(f"expected {self.n_layers} weight matrices, got {len(weights)}")
+        for l, (w, view) in enumerate(zip(weights, self.weights)):
+            w = np.asarray(w, dtype=float)
+            if w.shape != view.shape:
+                raise ValueError(f"weights[{l}] must have shape {view.shape}, got {w.shape}")
+            if not np.all(np.isfinite(w)):
+                raise ValueError(f"weights[{l}] contains NaN or inf")
+            view[...] = w
+        if biases is not None:
+            if len(biases) != self.n_layers:
+                raise ValueError(f"expected {self.n_layers} bias vectors, got {len(biases)}")
+            for l, (bb, view) in enumerate(zip(biases, self.biases)):
+                bb = np.asarray(bb, dtype=float)
+                if bb.shape != view.shape:
+                    raise ValueError(f"biases[{l}] must have shape {view.shape}, got {bb.shape}")
+                if not np.all(np.isfinite(bb)):
+                    raise ValueError(f"biases[{l}] contains NaN or inf")
+                view[...] = bb
+
+    def set_tau_m(self, tau_m) -> None:
+        for l, (t, view) in enumerate(zip(tau_m, self.tau_m)):
+            t = np.broadcast_to(np.asarray(t, dtype=float), view.shape)
+            if np.any(t < self.dt):
+                raise ValueError(f"tau_m of layer {l} must be >= dt = {self.dt}, got {t.min()}")
+            view[...] = t
+
+    # -- learning -------------------------------------------------------------
+    def configure_learning(self, optimizer: str = "adam", lr: float = 1e-3, learn_tau: bool = False,
+                           tau_optimizer: str = "sgd", lr_tau: float = 1e-3, **opt_kwargs) -> None:
+        """Choose the per-step weight optimizer (and, optionally, learn ``tau_m``)."""
+        self.optimizer = make_optimizer(optimizer, self._theta.size, lr, dtype=self.dtype, **opt_kwargs)
+        if learn_tau:
+            self.grads.tau_m = np.zeros_like(self.params.tau_m)
+            self.tau_optimizer = make_optimizer(tau_optimizer, self.params.tau_m.size, lr_tau, dtype=self.dtype)
+        else:
+            self.grads.tau_m = None
+            self.tau_optimizer = None
+        self._check_tau_bias()
+
+    def _check_tau_bias(self):
+        # layers without bias keep b = 0: zero the gradient there
+        self._bias_mask = None
+        if not all(layer.bias for layer in self.spec.layers):
+            self._bias_mask = np.array([[float(layer.bias)] for layer in self.spec.layers], dtype=self.dtype)
+
+    # -- simulation -----------------------------------------------------------
+    def reset(self, batch_size: int = 1) -> None:
+        """Zero the dynamic state for a batch (weights are kept)."""
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.state = GLEState.zeros(self.n_layers, int(batch_size), self.width, self.dtype)
+
+    @property
+    def output(self) -> np.ndarray:
+        """Output rates ``r_L(t)``, shape ``(batch, n_out)``."""
+        return self.state.R[-1, :, : self.spec.n_out]
+
+    def rates(self, layer: int) -> np.ndarray:
+        return self.state.R[layer + 1, :, : self.spec.sizes[layer + 1]]
+
+    def step(self, x, target=None, learn: bool = False, compute_grads: bool = False):
+        """One Euler step with input ``x`` (batch, n_in); returns the loss or ``None``.
+
+        With ``learn=True`` the configured optimizer updates the parameters
+        after the step (spec section 2: all weights change after the step);
+        ``compute_grads=True`` only fills :attr:`grads` (weights unchanged).
+        """
+        if self.state is None:
+            self.reset(np.shape(x)[0] if np.ndim(x) == 2 else 1)
+        st = self.state
+        x = np.asarray(x, dtype=self.dtype)
+        if x.shape != (st.batch_size, self.spec.n_in):
+            raise ValueError(f"input must have shape (batch, n_in) = {(st.batch_size, self.spec.n_in)}, got {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"input contains NaN or inf at step {self.steps_done}")
+        loss, out_top = None, None
+        if target is not None:
+            target = check_target(self.spec.loss, target, st.batch_size, self.spec.n_out)
+            loss, dloss = loss_and_dloss(self.spec.loss, self.output, target)
+            out_top = -self.spec.beta * dloss
+        if learn and self.optimizer is None:
+            raise RuntimeError("learn=True needs configure_learning() first")
+        try:
+            gle_step(self.params, st, x, self.dt, out_top, self.grads if (learn or compute_grads) else None)
+        except DivergenceError as err:
+            raise DivergenceError(err.layer, self.steps_done) from None
+        if learn:
+            self.apply_gradients()
+        self.steps_done += 1
+        return loss
+
+    def apply_gradients(self) -> None:
+        if self._bias_mask is not None:
+            self.grads.b *= self._bias_mask
+        self.optimizer.step(self._theta, self._grad_flat)
+        if self.tau_optimizer is not None:
+            self.tau_optimizer.step(self.params.tau_m.reshape(-1), self.grads.tau_m.reshape(-1))
+            low = self.params.tau_m < self.dt
+            if np.any(low):
+                l, n = map(int, np.argwhere(low)[0])
+                raise ValueError(
+                    f"learned tau_m of layer {l} neuron {n} fell to {self.params.tau_m[l, n]:g} < dt = {self.dt:g} "
+                    f"at step {self.steps_done}; lower lr_tau")
+
+    def run(self, x, target=None, learn: bool = False, record=("r_out", "loss"), reset: bool = True,
+            progress: bool = False):
+        """Run a whole sequence ``x`` of shape (steps, batch, n_in).
+
+        Returns a dict of recorded arrays, each with time first:
+        ``r_out`` (steps, batch, n_out), ``r``/``u``/``u_pro``/``e`` (steps, layers, batch, width,
+        pads included) and ``loss`` (steps,).  Entry ``t`` is the value after step ``t``
+        (``loss[t]`` is the loss of ``r_L(t)`` against ``target[t]``).
+        """
+        x = np.asarray(x)
+        if x.ndim != 3:
+            raise ValueError(f"x must have shape (steps, batch, n_in), got {x.shape}")
+        unknown = set(record) - set(RECORDABLE)
+        if unknown:
+            raise ValueError(f"cannot record {sorted(unknown)}; recordable: {', '.join(RECORDABLE)}")
+        n_steps = x.shape[0]
+        if target is not None and len(target) != n_steps:
+            raise ValueError(f"target has {len(target)} steps, x has {n_steps}")
+        if reset or self.state is None:
+            self.reset(x.shape[1])
+        out = {}
+        L, B, N = self.n_layers, self.state.batch_size, self.width
+        for name in record:
+            if name == "r_out":
+                out[name] = np.empty((n_steps, B, self.spec.n_out), dtype=self.dtype)
+            elif name == "loss":
+                out[name] = np.full(n_steps, np.nan)
+            else:
+                out[name] = np.empty((n_steps, L, B, N), dtype=self.dtype)
+        it = range(n_steps)
+        if progress:
+            from tqdm.auto import tqdm
+            it = tqdm(it, desc="steps", leave=False)
+        st = self.state
+        for t in it:
+            loss = self.step(x[t], None if target is None else target[t], learn=learn)
+            for name, arr in out.items():
+                if name == "r_out":
+                    arr[t] = self.output
+                elif name == "loss":
+                    arr[t] = np.nan if loss is None else loss
+                elif name == "r":
+                    arr[t] = st.R[1:]
+                else:
+                    arr[t] = getattr(st, name)
+        return out
+
+    def accumulate_gradients(self, x, target, learn_tau: bool = True) -> dict:
+        """Sum of GLE's local gradients over a sequence, weights held fixed.
+
+        Returns lists ``W``, ``b`` (and ``tau_m``) shaped like :attr:`weights`,
+        directly comparable with :func:`.bptt.bptt_gradient` on the same input.
+        """
+        x = np.asarray(x)
+        self.reset(x.shape[1])
+        keep = self.grads.tau_m
+        if learn_tau and keep is None:
+            self.grads.tau_m = np.zeros_like(self.params.tau_m)
+        acc = np.zeros_like(self._grad_flat)
+        acc_tau = np.zeros_like(self.params.tau_m)
+        try:
+            for t in range(x.shape[0]):
+                self.step(x[t], target[t], compute_grads=True)
+                acc += self._grad_flat
+                if learn_tau:
+                    acc_tau += self.grads.tau_m
+        finally:
+            self.grads.tau_m = keep
+        L, N, s = self.n_layers, self.width, self.spec.sizes
+        W = acc[: L * N * N].reshape(L, N, N)
+        b = acc[L * N * N:].reshape(L, N)
+        out = {"W": [W[l, : s[l + 1], : s[l]].copy() for l in range(L)],
+               "b": [b[l, : s[l + 1]].copy() for l in range(L)]}
+        if learn_tau:
+            out["tau_m"] = [acc_tau[l, : s[l + 1]].copy() for l in range(L)]
+        return out
+
+    # -- files ----------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write spec, parameters, state and optimizer state to ``path`` (.npz), atomically."""
+        arrays = {"theta": self._theta, "tau_m": self.params.tau_m,
+                  "meta": np.asarray(json.dumps({"spec": self.spec.to_dict(), "dt": self.dt,
+                                                 "dtype": self.dtype.name, "steps_done": self.steps_done}))}
+        if self.state is not None:
+            for name in ("R", "u", "v", "rp", "top", "e", "du", "u_pro"):
+                arrays["state_" + name] = getattr(self.state, name)
+        for prefix, opt in (("opt_", self.optimizer), ("topt_", self.tau_optimizer)):
+            if opt is not None:
+                arrays[prefix + "name"] = np.asarray(opt.name)
+                for k, v in opt.state_dict().items():
+                    arrays[prefix + k] = v
+        atomic_savez(path, arrays)
+
+    @classmethod
+    def load(cls, path) -> "GLENetwork":
+        """Rebuild a network saved with :meth:`save` (state and optimizer included)."""
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                data = {k: f[k] for k in f.files}
+            meta = json.loads(str(data["meta"]))
+        except (OSError, ValueError, KeyError) as err:
+            raise ValueError(f"{path}: not a cortical_gle network file ({err})") from None
+        spec = NetworkSpec.from_dict(meta["spec"])
+        net = cls(spec, meta["dt"], dtype=meta["dtype"], seed=0)
+        if data["theta"].shape != net._theta.shape:
+            raise ValueError(f"{path}: parameter buffer has the wrong size for its spec")
+        net._theta[...] = data["theta"]
+        net.params.tau_m[...] = data["tau_m"]
+        net.steps_done = int(meta["steps_done"])
+        if "state_R" in data:
+            net.reset(data["state_R"].shape[1])
+            for name in ("R", "u", "v", "rp", "top", "e", "du", "u_pro"):
+                getattr(net.state, name)[...] = data["state_" + name]
+        if "opt_name" in data:
+            net.configure_learning(str(data["opt_name"]), float(data["opt_lr"]),
+                                   learn_tau="topt_name" in data,
+                                   tau_optimizer=str(data.get("topt_name", "sgd")),
+                                   lr_tau=float(data.get("topt_lr", 1e-3)))
+            net.optimizer.load_state_dict({k[4:]: v for k, v in data.items() if k.startswith("opt_")})
+            if net.tau_optimizer is not None:
+                net.tau_optimizer.load_state_dict({k[5:]: v for k, v in data.items() if k.startswith("topt_")})
+        return net
+
+
+def atomic_savez(path, arrays: dict) -> None:
+    """``np.savez`` through a temporary file and a rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            buf = io.BytesIO()
+            np.savez(buf, **arrays)
+            fh.write(buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

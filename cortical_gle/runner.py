@@ -1,0 +1,71 @@
+"""Run a validated protocol: one output folder with metrics.json, config.yaml and plots."""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from . import __version__
+from .io import save_figure, write_atomic, write_json
+from .protocol import ProtocolError, load_protocol, protocol_hash
+
+
+@dataclass
+class RunContext:
+    """What a task gets besides its config: where to write, which engine, seed, flags."""
+
+    out_dir: Path
+    engine: str
+    seed: int
+    quick: bool = False
+    resume: bool = False
+    progress: bool = True
+    plots: list = field(default_factory=list)
+
+    def save_figure(self, fig, name: str) -> None:
+        save_figure(fig, self.out_dir / name)
+        self.plots.append(name)
+
+    def path(self, name: str) -> Path:
+        return self.out_dir / name
+
+
+def run_protocol(name_or_path, engine: str = "numpy", seed: int = 0, out_dir=None, quick: bool = False,
+                 overrides=(), resume: bool = False, progress: bool = True) -> dict:
+    """Validate and run a protocol; returns the metrics written to ``out_dir/metrics.json``."""
+    from .tasks import get_task
+
+    if resume:
+        if out_dir is None or not (Path(out_dir) / "config.yaml").is_file():
+            raise ProtocolError(f"--resume {out_dir}: no config.yaml of an earlier run there")
+        saved = yaml.safe_load((Path(out_dir) / "config.yaml").read_text())
+        name_or_path, engine, seed, quick = saved["protocol"], saved["engine"], saved["seed"], saved["quick"]
+        overrides = [tuple(o) for o in saved.get("overrides", [])]
+    cfg, raw, path = load_protocol(name_or_path, overrides, quick=quick)
+    if engine not in cfg.engines:
+        raise ProtocolError(f"protocol {path.stem!r} runs on the engine(s) {', '.join(cfg.engines)}; "
+                            f"{engine!r} is not one of them")
+    out_dir = Path(out_dir) if out_dir is not None else Path("runs") / path.stem
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(out_dir, engine, int(seed), quick, resume, progress)
+    config = {
+        "protocol": str(name_or_path), "protocol_file": str(path.resolve()), "engine": engine, "seed": int(seed),
+        "quick": quick, "overrides": [list(o) for o in overrides], "protocol_hash": protocol_hash(raw),
+        "units": "times in ms, frequencies in Hz unless a key says otherwise",
+        "resolved": cfg.model_dump(mode="json"),
+    }
+    write_atomic(out_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    t0 = time.perf_counter()
+    task = get_task(cfg.task)
+    metrics = task.run(cfg, ctx)
+    metrics = {
+        "protocol": path.stem, "task": cfg.task, "engine": engine, "seed": int(seed), "quick": quick,
+        "protocol_hash": config["protocol_hash"], "cortical_gle_version": __version__,
+        "python": platform.python_version(), "wall_time_s": round(time.perf_counter() - t0, 3),
+        **metrics, "plots": ctx.plots,
+    }
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics

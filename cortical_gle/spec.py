@@ -1,0 +1,198 @@
+"""Engine-independent description of a layered GLE network (spec section 1).
+
+A :class:`NetworkSpec` says *what* the network is (sizes, per-neuron time
+constants, transfer functions, nudging ``gamma``, loss scale ``beta``, whether
+errors are prospective); each engine's ``build`` turns it into something that
+runs.  Time constants are quantities, or plain numbers in ``time_unit``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import quantities as pq
+
+from .phi import get_phi
+from .units import to_magnitude
+
+LOSSES = ("mse", "cross_entropy")
+FEEDBACKS = ("transpose",)
+
+
+def _as_tau(value, size: int, name: str, time_unit) -> np.ndarray:
+    tau = np.asarray(to_magnitude(value, time_unit, name), dtype=float)
+    if tau.ndim == 0:
+        tau = np.full(size, float(tau))
+    if tau.shape != (size,):
+        raise ValueError(f"{name} must be a scalar or have one value per neuron ({size}), got shape {tau.shape}")
+    if not np.all(np.isfinite(tau)):
+        raise ValueError(f"{name} must be finite, got {tau[~np.isfinite(tau)][0]}")
+    if np.any(tau <= 0):
+        raise ValueError(f"{name} must be positive, got {tau[tau <= 0][0]}")
+    tau.setflags(write=False)
+    return tau
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of GLE neurons.
+
+    Parameters
+    ----------
+    size : int
+        Number of neurons.
+    tau_m, tau_r : quantity, float or array (per neuron)
+        Membrane and prospective time constants (plain numbers are in the
+        network's ``time_unit``).
+    phi : str
+        Name of the transfer function (see :mod:`cortical_gle.phi`).
+    bias : bool
+        Whether the layer has a learnable bias.
+    """
+
+    size: int
+    tau_m: object
+    tau_r: object
+    phi: str = "tanh"
+    bias: bool = True
+    time_unit: object = field(default=pq.ms, repr=False, compare=False)
+
+    def __post_init__(self):
+        if not isinstance(self.size, (int, np.integer)) or isinstance(self.size, bool) or self.size < 1:
+            raise ValueError(f"layer size must be a positive integer, got {self.size!r}")
+        get_phi(self.phi)
+        object.__setattr__(self, "tau_m", _as_tau(self.tau_m, self.size, "tau_m", self.time_unit))
+        object.__setattr__(self, "tau_r", _as_tau(self.tau_r, self.size, "tau_r", self.time_unit))
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A layered GLE network (input, hidden layers, output layer).
+
+    Parameters
+    ----------
+    n_in : int
+        Input dimension.
+    layers : sequence of LayerSpec
+        Hidden layers then the output layer.
+    gamma : float
+        Nudging strength of the soma by its own error (spec section 1).
+    beta : float
+        Scale of the output error (loss derivative).
+    prospective_errors : bool
+        Error units with dynamics (``e = v + tau_m dv/dt``) or instantaneous.
+    loss : {'mse', 'cross_entropy'}
+    feedback : {'transpose'}
+        Top-down weights; ``B = W^T`` (others are future options).
+    time_unit : quantity
+        Unit in which plain-number time constants are read.
+    """
+
+    n_in: int
+    layers: tuple
+    gamma: float = 0.0
+    beta: float = 1.0
+    prospective_errors: bool = True
+    loss: str = "mse"
+    feedback: str = "transpose"
+    time_unit: object = pq.ms
+
+    def __post_init__(self):
+        if not isinstance(self.n_in, (int, np.integer)) or self.n_in < 1:
+            raise ValueError(f"n_in must be a positive integer, got {self.n_in!r}")
+        layers = tuple(self.layers)
+        if not layers:
+            raise ValueError("a network needs at least one layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, LayerSpec):
+                raise TypeError(f"layers[{i}] must be a LayerSpec, got {type(layer).__name__}")
+        object.__setattr__(self, "layers", layers)
+        for name in ("gamma", "beta"):
+            val = getattr(self, name)
+            if not np.isfinite(val):
+                raise ValueError(f"{name} must be finite, got {val}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; known losses: {', '.join(LOSSES)}")
+        if self.feedback not in FEEDBACKS:
+            raise ValueError(f"unknown feedback {self.feedback!r}; known: {', '.join(FEEDBACKS)}")
+
+    # -- convenience -------------------------------------------------------
+    @classmethod
+    def feedforward(cls, sizes: Sequence[int], tau_m, tau_r, phi="tanh", output_phi="linear",
+                    time_unit=pq.ms, bias=True, **kwargs) -> "NetworkSpec":
+        """Network with layer sizes ``sizes = [n_in, n_1, ..., n_out]``.
+
+        ``tau_m`` and ``tau_r`` are a value for every neuron, or a list with one
+        entry (scalar or per-neuron array) per layer.
+        """
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ValueError("sizes needs the input size and at least one layer size")
+        n_layers = len(sizes) - 1
+
+        def per_layer(value, name):
+            if isinstance(value, (list, tuple)) and len(value) == n_layers:
+                return list(value)
+            if isinstance(value, (list, tuple)):
+                raise ValueError(f"{name} has {len(value)} entries for {n_layers} layers")
+            return [value] * n_layers
+
+        tms, trs = per_layer(tau_m, "tau_m"), per_layer(tau_r, "tau_r")
+        layers = tuple(
+            LayerSpec(int(n), tms[i], trs[i], output_phi if i == n_layers - 1 else phi, bias, time_unit)
+            for i, n in enumerate(sizes[1:])
+        )
+        return cls(int(sizes[0]), layers, time_unit=time_unit, **kwargs)
+
+    @property
+    def sizes(self) -> list:
+        return [self.n_in] + [layer.size for layer in self.layers]
+
+    @property
+    def n_out(self) -> int:
+        return self.layers[-1].size
+
+    def check_dt(self, dt: float) -> None:
+        """Reject ``dt`` larger than any time constant (spec section 2)."""
+        if not np.isfinite(dt) or dt <= 0:
+            raise ValueError(f"dt must be positive and finite, got {dt}")
+        for i, layer in enumerate(self.layers):
+            for name in ("tau_m", "tau_r"):
+                tau = getattr(layer, name)
+                if np.any(tau < dt * (1 - 1e-12)):
+                    j = int(np.argmin(tau))
+                    raise ValueError(
+                        f"{name} of layer {i} neuron {j} is {tau[j]:g}, below dt = {dt:g} "
+                        f"({self.time_unit.dimensionality.string}): forward Euler needs dt <= every tau"
+                    )
+
+    def to_dict(self) -> dict:
+        unit = self.time_unit.dimensionality.string
+        return {
+            "n_in": self.n_in,
+            "time_unit": unit,
+            "gamma": self.gamma,
+            "beta": self.beta,
+            "prospective_errors": self.prospective_errors,
+            "loss": self.loss,
+            "feedback": self.feedback,
+            "layers": [
+                {"size": l.size, "tau_m": l.tau_m.tolist(), "tau_r": l.tau_r.tolist(), "phi": l.phi, "bias": l.bias}
+                for l in self.layers
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NetworkSpec":
+        unit = pq.Quantity(1.0, d.get("time_unit", "ms"))
+        layers = tuple(
+            LayerSpec(l["size"], np.asarray(l["tau_m"]), np.asarray(l["tau_r"]), l["phi"], l.get("bias", True), unit)
+            for l in d["layers"]
+        )
+        kw = {k: d[k] for k in ("gamma", "beta", "prospective_errors", "loss", "feedback") if k in d}
+        return cls(d["n_in"], layers, time_unit=unit, **kw)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())

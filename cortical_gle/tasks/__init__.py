@@ -1,0 +1,15 @@
+"""Task implementations behind the protocol files (one module per ``task``)."""
+from __future__ import annotations
+
+import importlib
+
+TASKS = {
+    "phase-advance": "cortical_gle.tasks.phase_advance",
+}
+
+
+def get_task(name: str, source: str = "protocol"):
+    try:
+        return importlib.import_module(TASKS[name])
+    except KeyError:
+        raise ValueError(f"{source}: unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}") from None
