@@ -1,0 +1,102 @@
+"""Training steps per second of the numpy engine on the paper's MNIST-1D network.
+
+One training step = forward dynamics, local errors and gradients, and a per-step Adam update
+(spec section 2), batch 100, 6 hidden layers of 17 LE + 36 LI units.  Printed next to it, from
+the same run: the GFLOP/s those steps achieve in their matrix products, the GFLOP/s that numpy's
+matmul alone reaches on the same three stacked products, and the share of each part of a step.
+
+Usage:  .venv/bin/python benchmarks/engine_speed.py [--steps 3000]
+The paper's own PyTorch code runs about 450 steps/s on this kind of 2-core CPU (spec section 4).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from cortical_gle.engines.numpy_ import GLENetwork
+from cortical_gle.engines.numpy_.dynamics import _errors_and_membranes
+from cortical_gle.networks import mnist1d_network
+
+PAPER_STEPS_PER_S = 450.0
+
+
+def timed(fn, n):
+    fn()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t0) / n
+
+
+def bench(dtype, steps, batch=100):
+    spec = mnist1d_network()
+    net = GLENetwork(spec, 0.2, dtype=dtype, seed=0)
+    net.configure_learning("adam", lr=5e-3 * 72 / 360)
+    net.reset(batch)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((steps, batch, 1)).astype(dtype)
+    y = rng.integers(0, 10, size=batch)
+    for t in range(50):  # warm-up (JIT compile, caches)
+        net.step(x[t], y, learn=True)
+    t0 = time.perf_counter()
+    for t in range(steps):
+        net.step(x[t], y, learn=True)
+    per_step = (time.perf_counter() - t0) / steps
+
+    # useful matrix-product FLOPs of one step: W r (forward), e x^T (gradient), W^T e (error down)
+    sizes = spec.sizes
+    macs = sum(batch * a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    useful_flops = 2 * (3 * macs - batch * sizes[0] * sizes[1])  # no error is sent below layer 0
+    p, st = net.params, net.state
+    L = net.n_layers
+    Wt = p.W.transpose(0, 2, 1)
+    n = max(500, steps // 4)
+    parts = {
+        "matmul W r": timed(lambda: np.matmul(st.R[:L], Wt, out=st.I), n),
+        "matmul e x^T": timed(lambda: np.matmul(st.e.transpose(0, 2, 1), st.R[:L], out=net.grads.W), n),
+        "matmul W^T e": timed(lambda: np.matmul(st.e[1:], p.W[1:], out=st.top[:L - 1]), n),
+        "fused error+membrane kernel": timed(lambda: _errors_and_membranes(
+            st.top, st.rp, st.v, st.u, st.I, p.b, p.tau_m, p.tau_r, p.gamma, net.dtype.type(0.2), True,
+            st.e, st.du, st.u_pro), n),
+        "phi, phi'": timed(lambda: [(ph.fn(st.u_pro[s], st.R[1:][s]), ph.prime(st.u_pro[s], st.R[1:][s], st.rp[s]))
+                                   for s, ph in p.phi_groups], n),
+        "Adam (numba)": timed(lambda: net.optimizer.step(net._theta, net._grad_flat), n),
+    }
+    matmul_only = parts["matmul W r"] + parts["matmul e x^T"] + parts["matmul W^T e"]
+    padded_flops = 2 * 3 * L * batch * net.width ** 2
+    return {
+        "steps_per_s": 1 / per_step, "per_step_us": per_step * 1e6,
+        "achieved_gflops": useful_flops / per_step / 1e9,
+        "numpy_matmul_gflops": padded_flops / matmul_only / 1e9,
+        "parts_us": {k: v * 1e6 for k, v in parts.items()},
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=3000)
+    args = ap.parse_args()
+    try:
+        from threadpoolctl import threadpool_info
+        blas = ", ".join(f"{i['internal_api']} {i.get('architecture', '')} x{i['num_threads']}" for i in threadpool_info())
+    except ImportError:
+        blas = "unknown"
+    print(f"MNIST-1D network, batch 100, per-step Adam; BLAS: {blas}")
+    for dtype in (np.float32, np.float64):
+        r = bench(dtype, args.steps)
+        print(f"\n{np.dtype(dtype).name}: {r['steps_per_s']:.0f} steps/s ({r['per_step_us']:.0f} us/step), "
+              f"{r['steps_per_s'] / PAPER_STEPS_PER_S:.1f}x the paper code's ~{PAPER_STEPS_PER_S:.0f} steps/s")
+        print(f"  matrix products: {r['achieved_gflops']:.1f} GFLOP/s achieved in training "
+              f"(useful FLOPs) vs {r['numpy_matmul_gflops']:.1f} GFLOP/s numpy matmul alone on the same shapes "
+              f"(padded FLOPs)")
+        total = r["per_step_us"]
+        for k, v in r["parts_us"].items():
+            print(f"  {k:30s} {v:7.1f} us  ({100 * v / total:4.1f} %)")
+        rest = total - sum(r["parts_us"].values())
+        print(f"  {'loss, checks, python':30s} {rest:7.1f} us  ({100 * rest / total:4.1f} %)")
+
+
+if __name__ == "__main__":
+    main()
