@@ -24,6 +24,7 @@ class RunContext:
     resume: bool = False
     progress: bool = True
     plots: list = field(default_factory=list)
+    partial: dict = field(default_factory=dict)  # metrics so far, written if the run is interrupted
 
     def save_figure(self, fig, name: str) -> None:
         save_figure(fig, self.out_dir / name)
@@ -60,12 +61,17 @@ def run_protocol(name_or_path, engine: str = "numpy", seed: int = 0, out_dir=Non
     write_atomic(out_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     t0 = time.perf_counter()
     task = get_task(cfg.task)
-    metrics = task.run(cfg, ctx)
+    try:
+        metrics = task.run(cfg, ctx)
+    except KeyboardInterrupt:
+        write_json(out_dir / "metrics.json", {"protocol": path.stem, "status": "interrupted", "engine": engine,
+                                              "seed": int(seed), "partial": ctx.partial})
+        raise
     metrics = {
         "protocol": path.stem, "task": cfg.task, "engine": engine, "seed": int(seed), "quick": quick,
         "protocol_hash": config["protocol_hash"], "cortical_gle_version": __version__,
         "python": platform.python_version(), "wall_time_s": round(time.perf_counter() - t0, 3),
-        **metrics, "plots": ctx.plots,
+        "status": "complete", **metrics, "plots": ctx.plots,
     }
     write_json(out_dir / "metrics.json", metrics)
     return metrics

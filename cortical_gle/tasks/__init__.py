@@ -5,6 +5,8 @@ import importlib
 
 TASKS = {
     "phase-advance": "cortical_gle.tasks.phase_advance",
+    "mnist1d": "cortical_gle.tasks.mnist1d",
+    "teacher-student": "cortical_gle.tasks.teacher_student",
 }
 
 

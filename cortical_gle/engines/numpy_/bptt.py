@@ -37,7 +37,7 @@ def _copy_state(state: GLEState) -> GLEState:
     return GLEState(*(getattr(state, f).copy() for f in GLEState.__dataclass_fields__))
 
 
-def forward_record(net, x, initial_state: GLEState | None = None):
+def forward_record(net, x, initial_state: GLEState | None = None, final_state: list | None = None):
     """Run ``x`` (steps, batch, n_in) without errors and record what the adjoint needs.
 
     Returns a dict with ``x_in`` (T, L, B, N), ``du`` (T, L, B, N),
@@ -67,6 +67,8 @@ def forward_record(net, x, initial_state: GLEState | None = None):
         rec["du"][t] = st.du
         rec["rp_next"][t] = st.rp
     rec["r_out"][T] = st.R[-1, :, :n_out]
+    if final_state is not None:
+        final_state.append(st)
     return rec
 
 
@@ -76,7 +78,8 @@ def sequence_loss(net, x, target, initial_state=None) -> float:
     return float(sum(loss_and_dloss(net.spec.loss, rec["r_out"][t], target[t])[0] for t in range(len(x))))
 
 
-def bptt_gradient(net, x, target, window: int | None = None, initial_state: GLEState | None = None):
+def bptt_gradient(net, x, target, window: int | None = None, initial_state: GLEState | None = None,
+                  padded: bool = False):
     """Exact (or window-truncated) gradient of the sequence loss.
 
     Parameters
@@ -90,24 +93,30 @@ def bptt_gradient(net, x, target, window: int | None = None, initial_state: GLES
     initial_state : GLEState, optional
         State at the start of ``x`` (zeros by default); treated as a constant.
 
+    padded : bool
+        Also return the gradients in the engine's stacked layout (``flat``: W
+        then b, ``tau_flat``) and the state after the sequence (``state``), so
+        an optimizer can apply them directly (online truncated BPTT).
+
     Returns
     -------
     dict
-        ``loss`` (float), and lists ``W``, ``b``, ``tau_m`` of gradients with the
-        shapes of :attr:`GLENetwork.weights`, ``biases`` and ``tau_m``.
+        ``loss`` (float), ``losses`` (per step), and lists ``W``, ``b``, ``tau_m``
+        of gradients with the shapes of :attr:`GLENetwork.weights`, ``biases``
+        and ``tau_m``.
     """
     if window is not None and (not isinstance(window, (int, np.integer)) or window < 1):
         raise ValueError(f"window must be a positive number of steps or None, got {window!r}")
-    rec = forward_record(net, x, initial_state)
+    final = []
+    rec = forward_record(net, x, initial_state, final)
     T, L, B, N = rec["x_in"].shape
     p = net.params
     n_out = net.spec.n_out
     dloss = np.zeros((T, B, n_out), dtype=net.dtype)
-    total = 0.0
+    losses = np.empty(T)
     for t in range(T):
         tgt = check_target(net.spec.loss, target[t], B, n_out)
-        lt, d = loss_and_dloss(net.spec.loss, rec["r_out"][t], tgt)
-        total += lt
+        losses[t], d = loss_and_dloss(net.spec.loss, rec["r_out"][t], tgt)
         dloss[t] = d / B
     n_slots = 1 if window is None else T
     ubar = np.zeros((n_slots, L, B, N), dtype=net.dtype)
@@ -142,8 +151,12 @@ def bptt_gradient(net, x, target, window: int | None = None, initial_state: GLES
     for l, layer in enumerate(net.spec.layers):
         if not layer.bias:
             gb[l] = 0.0
+    out = {}
+    if padded:
+        out = {"flat": np.concatenate([gW.ravel(), gb.ravel()]), "tau_flat": gtau.ravel().copy(), "state": final[0]}
     return {
-        "loss": total,
+        **out,
+        "loss": float(losses.sum()), "losses": losses,
         "W": [gW[l, : sizes[l + 1], : sizes[l]].copy() for l in range(L)],
         "b": [gb[l, : sizes[l + 1]].copy() for l in range(L)],
         "tau_m": [gtau[l, : sizes[l + 1]].copy() for l in range(L)],

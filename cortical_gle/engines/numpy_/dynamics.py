@@ -97,8 +97,10 @@ class GLEGrads:
     tau_m: np.ndarray | None  # (L, N) when time constants learn
 
 
-@nb.njit(parallel=True, cache=True)
-def _errors_and_membranes(top, rp, v, u, I, b, tau_m, tau_r, gamma, dt, prospective, e, du, u_pro):
+PARALLEL_MIN_SIZE = 16384  # below this, thread start-up costs more than it saves
+
+
+def _errors_and_membranes_py(top, rp, v, u, I, b, tau_m, tau_r, gamma, dt, prospective, e, du, u_pro):
     """Fused elementwise part of one step; returns the count of non-finite u_pro."""
     n_layers, batch, width = u.shape
     n_bad = 0
@@ -122,6 +124,16 @@ def _errors_and_membranes(top, rp, v, u, I, b, tau_m, tau_r, gamma, dt, prospect
             if not np.isfinite(up):
                 n_bad += 1
     return n_bad
+
+
+# one source, two compilations: threads pay off only for large layers/batches
+_errors_and_membranes_par = nb.njit(parallel=True, cache=True)(_errors_and_membranes_py)
+_errors_and_membranes_seq = nb.njit(parallel=False, cache=True)(_errors_and_membranes_py)
+
+
+def _errors_and_membranes(*args):
+    kernel = _errors_and_membranes_par if args[3].size >= PARALLEL_MIN_SIZE else _errors_and_membranes_seq
+    return kernel(*args)
 
 
 def gle_step(params: GLEParams, state: GLEState, x: np.ndarray, dt: float,
@@ -158,7 +170,8 @@ def gle_step(params: GLEParams, state: GLEState, x: np.ndarray, dt: float,
         state.top[L - 1, :, : params.n_out] = out_top
     x_in = R[:L]
     np.matmul(x_in, params.W.transpose(0, 2, 1), out=state.I)
-    n_bad = _errors_and_membranes(state.top, state.rp, state.v, state.u, state.I, params.b,
+    kernel = _errors_and_membranes_par if state.u.size >= PARALLEL_MIN_SIZE else _errors_and_membranes_seq
+    n_bad = kernel(state.top, state.rp, state.v, state.u, state.I, params.b,
                                   params.tau_m, params.tau_r, params.gamma, dt,
                                   params.prospective, state.e, state.du, state.u_pro)
     if n_bad:

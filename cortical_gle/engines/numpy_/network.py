@@ -5,14 +5,11 @@ output, the optimizer, recording and checkpoints.
 """
 from __future__ import annotations
 
-import io
 import json
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
+from ...network_io import atomic_savez
 from ...phi import get_phi
 from ...spec import NetworkSpec
 from .dynamics import DivergenceError, GLEGrads, GLEParams, GLEState, gle_step
@@ -95,6 +92,8 @@ class GLENetwork:
                               self._grad_flat[L * N * N:].reshape(L, N), None)
         self.optimizer = None
         self.tau_optimizer = None
+        self.tau_min = None
+        self.tau_clamp_events = 0
         self.state: GLEState | None = None
         self.steps_done = 0
 
@@ -149,8 +148,19 @@ class GLENetwork:
 
     # -- learning -------------------------------------------------------------
     def configure_learning(self, optimizer: str = "adam", lr: float = 1e-3, learn_tau: bool = False,
-                           tau_optimizer: str = "sgd", lr_tau: float = 1e-3, **opt_kwargs) -> None:
-        """Choose the per-step weight optimizer (and, optionally, learn ``tau_m``)."""
+                           tau_optimizer: str = "sgd", lr_tau: float = 1e-3, tau_min: float | None = None,
+                           **opt_kwargs) -> None:
+        """Choose the per-step weight optimizer (and, optionally, learn ``tau_m``).
+
+        ``tau_min`` bounds learned time constants from below (the paper uses
+        ``10 dt``); every step on which a value is held at the bound is counted
+        in :attr:`tau_clamp_events`.  Without it a ``tau_m`` that falls below
+        ``dt`` stops the run with an error.
+        """
+        if tau_min is not None and tau_min < self.dt:
+            raise ValueError(f"tau_min = {tau_min} must be >= dt = {self.dt}")
+        self.tau_min = tau_min
+        self.tau_clamp_events = 0
         self.optimizer = make_optimizer(optimizer, self._theta.size, lr, dtype=self.dtype, **opt_kwargs)
         if learn_tau:
             self.grads.tau_m = np.zeros_like(self.params.tau_m)
@@ -196,15 +206,21 @@ class GLENetwork:
             raise ValueError(f"input must have shape (batch, n_in) = {(st.batch_size, self.spec.n_in)}, got {x.shape}")
         if not np.all(np.isfinite(x)):
             raise ValueError(f"input contains NaN or inf at step {self.steps_done}")
-        loss, out_top = None, None
         if target is not None:
             target = check_target(self.spec.loss, target, st.batch_size, self.spec.n_out)
+        if (learn or compute_grads) and learn and self.optimizer is None:
+            raise RuntimeError("learn=True needs configure_learning() first")
+        return self._advance(x, target, learn, compute_grads)
+
+    def _advance(self, x, target, learn, compute_grads=False):
+        """One step on already validated input (the hot path of :meth:`run`)."""
+        loss, out_top = None, None
+        if target is not None:
             loss, dloss = loss_and_dloss(self.spec.loss, self.output, target)
             out_top = -self.spec.beta * dloss
-        if learn and self.optimizer is None:
-            raise RuntimeError("learn=True needs configure_learning() first")
         try:
-            gle_step(self.params, st, x, self.dt, out_top, self.grads if (learn or compute_grads) else None)
+            gle_step(self.params, self.state, x, self.dt, out_top,
+                     self.grads if (learn or compute_grads) else None)
         except DivergenceError as err:
             raise DivergenceError(err.layer, self.steps_done) from None
         if learn:
@@ -218,6 +234,16 @@ class GLENetwork:
         self.optimizer.step(self._theta, self._grad_flat)
         if self.tau_optimizer is not None:
             self.tau_optimizer.step(self.params.tau_m.reshape(-1), self.grads.tau_m.reshape(-1))
+            self.check_tau()
+
+    def check_tau(self) -> None:
+        """Enforce ``tau_min`` (counting clamps) or stop if a learned ``tau_m`` fell below ``dt``."""
+        if self.tau_min is not None:
+            low = self.params.tau_m < self.tau_min
+            if np.any(low):
+                self.params.tau_m[low] = self.tau_min
+                self.tau_clamp_events += 1
+        else:
             low = self.params.tau_m < self.dt
             if np.any(low):
                 l, n = map(int, np.argwhere(low)[0])
@@ -234,19 +260,31 @@ class GLENetwork:
         pads included) and ``loss`` (steps,).  Entry ``t`` is the value after step ``t``
         (``loss[t]`` is the loss of ``r_L(t)`` against ``target[t]``).
         """
-        x = np.asarray(x)
-        if x.ndim != 3:
-            raise ValueError(f"x must have shape (steps, batch, n_in), got {x.shape}")
+        x = np.asarray(x, dtype=self.dtype)
+        if x.ndim != 3 or x.shape[2] != self.spec.n_in:
+            raise ValueError(f"x must have shape (steps, batch, {self.spec.n_in}), got {x.shape}")
+        if not np.all(np.isfinite(x)):
+            t = int(np.argmax(~np.isfinite(x).reshape(len(x), -1).all(axis=1)))
+            raise ValueError(f"input contains NaN or inf at step {t} of the sequence")
         unknown = set(record) - set(RECORDABLE)
         if unknown:
             raise ValueError(f"cannot record {sorted(unknown)}; recordable: {', '.join(RECORDABLE)}")
         n_steps = x.shape[0]
-        if target is not None and len(target) != n_steps:
-            raise ValueError(f"target has {len(target)} steps, x has {n_steps}")
         if reset or self.state is None:
             self.reset(x.shape[1])
+        B = self.state.batch_size
+        if x.shape[1] != B:
+            raise ValueError(f"x has batch {x.shape[1]}, the network's state has batch {B} (use reset=True)")
+        if target is not None:
+            target = np.asarray(target)
+            if len(target) != n_steps:
+                raise ValueError(f"target has {len(target)} steps, x has {n_steps}")
+            check_target(self.spec.loss, target.reshape((-1,) + target.shape[2:]) if self.spec.loss == "mse"
+                         else target.reshape(-1), n_steps * B, self.spec.n_out)
+        if learn and self.optimizer is None:
+            raise RuntimeError("learn=True needs configure_learning() first")
         out = {}
-        L, B, N = self.n_layers, self.state.batch_size, self.width
+        L, N = self.n_layers, self.width
         for name in record:
             if name == "r_out":
                 out[name] = np.empty((n_steps, B, self.spec.n_out), dtype=self.dtype)
@@ -260,7 +298,7 @@ class GLENetwork:
             it = tqdm(it, desc="steps", leave=False)
         st = self.state
         for t in it:
-            loss = self.step(x[t], None if target is None else target[t], learn=learn)
+            loss = self._advance(x[t], None if target is None else target[t], learn)
             for name, arr in out.items():
                 if name == "r_out":
                     arr[t] = self.output
@@ -303,11 +341,17 @@ class GLENetwork:
         return out
 
     # -- files ----------------------------------------------------------------
-    def save(self, path) -> None:
-        """Write spec, parameters, state and optimizer state to ``path`` (.npz), atomically."""
-        arrays = {"theta": self._theta, "tau_m": self.params.tau_m,
+    def save(self, path, extra: dict | None = None) -> None:
+        """Write spec, parameters, state and optimizer state to ``path`` (.npz), atomically.
+
+        ``extra`` (JSON-serialisable, e.g. a protocol's progress) is stored in
+        the same file, so a checkpoint and its bookkeeping can never disagree.
+        """
+        arrays = {"extra": np.asarray(json.dumps(extra or {})),"theta": self._theta, "tau_m": self.params.tau_m,
                   "meta": np.asarray(json.dumps({"spec": self.spec.to_dict(), "dt": self.dt,
-                                                 "dtype": self.dtype.name, "steps_done": self.steps_done}))}
+                                                 "dtype": self.dtype.name, "steps_done": self.steps_done,
+                                                 "tau_min": self.tau_min,
+                                                 "tau_clamp_events": self.tau_clamp_events}))}
         if self.state is not None:
             for name in ("R", "u", "v", "rp", "top", "e", "du", "u_pro"):
                 arrays["state_" + name] = getattr(self.state, name)
@@ -334,6 +378,8 @@ class GLENetwork:
         net._theta[...] = data["theta"]
         net.params.tau_m[...] = data["tau_m"]
         net.steps_done = int(meta["steps_done"])
+        net.extra = json.loads(str(data["extra"])) if "extra" in data else {}
+        net.tau_min = meta.get("tau_min")
         if "state_R" in data:
             net.reset(data["state_R"].shape[1])
             for name in ("R", "u", "v", "rp", "top", "e", "du", "u_pro"):
@@ -342,25 +388,9 @@ class GLENetwork:
             net.configure_learning(str(data["opt_name"]), float(data["opt_lr"]),
                                    learn_tau="topt_name" in data,
                                    tau_optimizer=str(data.get("topt_name", "sgd")),
-                                   lr_tau=float(data.get("topt_lr", 1e-3)))
+                                   lr_tau=float(data.get("topt_lr", 1e-3)), tau_min=meta.get("tau_min"))
             net.optimizer.load_state_dict({k[4:]: v for k, v in data.items() if k.startswith("opt_")})
             if net.tau_optimizer is not None:
                 net.tau_optimizer.load_state_dict({k[5:]: v for k, v in data.items() if k.startswith("topt_")})
+        net.tau_clamp_events = int(meta.get("tau_clamp_events", 0))
         return net
-
-
-def atomic_savez(path, arrays: dict) -> None:
-    """``np.savez`` through a temporary file and a rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            buf = io.BytesIO()
-            np.savez(buf, **arrays)
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

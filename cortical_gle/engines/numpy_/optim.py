@@ -12,13 +12,16 @@ import numba as nb
 import numpy as np
 
 
-@nb.njit(parallel=True, cache=True)
-def _adam_kernel(theta, grad, m, s, lr_t, beta1, beta2, eps):
+def _adam_py(theta, grad, m, s, lr_t, beta1, beta2, eps):
     for i in nb.prange(theta.size):
         g = grad[i]
         m[i] = beta1 * m[i] + (1.0 - beta1) * g
         s[i] = beta2 * s[i] + (1.0 - beta2) * g * g
         theta[i] -= lr_t * m[i] / (math.sqrt(s[i]) + eps)
+
+
+_adam_par = nb.njit(parallel=True, cache=True)(_adam_py)
+_adam_seq = nb.njit(parallel=False, cache=True)(_adam_py)
 
 
 class SGD:
@@ -61,7 +64,8 @@ class Adam:
         b1, b2 = self.betas
         lr_t = self.lr * math.sqrt(1.0 - b2 ** self.t) / (1.0 - b1 ** self.t)
         c = self._dtype
-        _adam_kernel(theta, grad, self.m, self.s, c(lr_t), c(b1), c(b2), c(self.eps))
+        kernel = _adam_par if theta.size >= 16384 else _adam_seq
+        kernel(theta, grad, self.m, self.s, c(lr_t), c(b1), c(b2), c(self.eps))
 
     def state_dict(self) -> dict:
         return {"lr": np.asarray(self.lr), "m": self.m, "s": self.s, "t": np.asarray(self.t)}

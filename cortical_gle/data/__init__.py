@@ -1,0 +1,1 @@
+"""Datasets: generated offline, shipped small, or read from a folder the user names."""

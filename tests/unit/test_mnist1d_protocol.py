@@ -1,0 +1,92 @@
+"""MNIST-1D: data cache, confusion matrix, Ctrl-C + --resume equals an uninterrupted run."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from cortical_gle.data.mnist1d import as_steps, load_mnist1d
+from cortical_gle.tasks.mnist1d import confusion_matrix
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def test_generated_offline_and_cached(cache):
+    d = load_mnist1d(final_seq_length=40, cache_dir=cache)
+    assert d["x"].shape == (4000, 40) and d["x_test"].shape == (1000, 40)
+    assert set(np.unique(d["y"])) == set(range(10))
+    files = list(cache.glob("mnist1d_*.npz"))
+    assert len(files) == 1
+    again = load_mnist1d(final_seq_length=40, cache_dir=cache)
+    np.testing.assert_array_equal(again["x"], d["x"])
+
+
+def test_corrupt_cache_is_named(cache):
+    d = load_mnist1d(final_seq_length=40, cache_dir=cache)
+    path = next(cache.glob("mnist1d_*.npz"))
+    good = path.read_bytes()
+    try:
+        path.write_bytes(good[: len(good) // 3])
+        with pytest.raises(ValueError, match=f"MNIST-1D cache {path} is corrupt"):
+            load_mnist1d(final_seq_length=40, cache_dir=cache)
+    finally:
+        path.write_bytes(good)
+    assert d["x"].shape[1] == 40
+
+
+def test_as_steps_holds_each_point():
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    steps = as_steps(x, 3)
+    assert steps.shape == (6, 2, 1)
+    assert steps[:, 0, 0].tolist() == [1, 1, 1, 2, 2, 2]
+
+
+def test_confusion_matrix_by_hand():
+    cm = confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], 3)
+    assert cm.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+
+
+SMALL = ["--set", "data.n_train=400", "--set", "data.n_test=200", "--set", "training.epochs=4",
+         "--set", "network.n_hidden=2", "--set", "methods=[gle]", "--set", "data.final_seq_length=120",
+         "--set", "training.batch=50", "--no-progress"]
+
+
+def _cli(args, env, **kw):
+    return subprocess.Popen([sys.executable, "-m", "cortical_gle", "run", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+@pytest.mark.slow
+def test_interrupt_then_resume_equals_uninterrupted(tmp_path, cache):
+    env = {**os.environ, "CORTICAL_GLE_CACHE": str(cache)}
+    ref = _cli(["mnist1d", *SMALL, "--out", str(tmp_path / "ref")], env)
+    assert ref.wait(timeout=600) == 0, ref.stderr.read()
+    ref_metrics = json.loads((tmp_path / "ref" / "metrics.json").read_text())
+
+    out = tmp_path / "cut"
+    proc = _cli(["mnist1d", *SMALL, "--out", str(out)], env)
+    ckpt = out / "checkpoint_gle.npz"
+    deadline = time.time() + 300
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "run finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert proc.returncode == 130
+    partial = json.loads((out / "metrics.json").read_text())
+    assert partial["status"] == "interrupted"
+    assert 1 <= len(partial["partial"]["gle"]["test_acc"]) < 4
+
+    res = _cli(["--resume", str(out), "--no-progress"], env)
+    assert res.wait(timeout=600) == 0, res.stderr.read()
+    resumed = json.loads((out / "metrics.json").read_text())
+    assert resumed["status"] == "complete"
+    assert resumed["methods"]["gle"]["test_acc"] == ref_metrics["methods"]["gle"]["test_acc"]
+    assert resumed["methods"]["gle"]["train_loss"] == ref_metrics["methods"]["gle"]["train_loss"]

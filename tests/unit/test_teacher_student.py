@@ -1,0 +1,66 @@
+"""Teacher-student protocols: the paper's LagLine result, and exact resume after Ctrl-C."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from cortical_gle.protocol import ProtocolError, load_protocol
+from cortical_gle.runner import run_protocol
+
+
+@pytest.mark.slow
+def test_lagline_quick_reproduces_the_papers_claim(tmp_path):
+    """GLE within 2x of full BPTT, >= 10x below instantaneous backprop, tau_m within 10 % (paper Fig. 5)."""
+    m = run_protocol("lagline", quick=True, out_dir=tmp_path, progress=False)
+    loss = m["final_loss"]
+    assert loss["gle"] <= 2 * loss["bptt_full"]
+    assert loss["instantaneous_bp"] >= 10 * loss["gle"]
+    assert m["gle_tau_m_max_rel_error"] < 0.10
+    # and the learned time constants are the teacher's, not the student's initial draw
+    init = np.array([0.1, 1.0])
+    learned = np.ravel(m["methods"]["gle"]["learned_tau_m"])
+    np.testing.assert_allclose(learned, [1.0, 2.0], rtol=0.1)
+    for name in ("loss_curves.png", "tau_m_trajectories.png", "output_vs_target.png"):
+        assert (tmp_path / name).stat().st_size > 5000
+    assert set(m["methods"]["gle"]) >= {"loss_curve", "final_loss", "learned_tau_m", "final_params"}
+    assert m["teacher_tau_m"] == [[1.0], [2.0]]
+    assert init.size == 2
+
+
+def test_bad_method_name_is_rejected():
+    with pytest.raises(ProtocolError, match=r"methods\.1: String should match pattern"):
+        load_protocol("lagline", [("methods", ["gle", "bptt:x"])])
+
+
+ARGS = ["--set", "timing.t_train=300", "--set", "timing.batch=4", "--set", "methods=[gle, 'bptt:2']",
+        "--set", "record.checkpoint_every=3", "--no-progress"]
+
+
+@pytest.mark.slow
+def test_interrupt_mid_method_then_resume_is_exact(tmp_path):
+    ref = subprocess.run([sys.executable, "-m", "cortical_gle", "run", "lagline", *ARGS, "--out", str(tmp_path / "ref")],
+                         capture_output=True, text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr
+    out = tmp_path / "cut"
+    proc = subprocess.Popen([sys.executable, "-m", "cortical_gle", "run", "lagline", *ARGS, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (out / "checkpoint_bptt_2.npz").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    assert proc.poll() is None, "finished before the interrupt"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert json.loads((out / "metrics.json").read_text())["status"] == "interrupted"
+    res = subprocess.run([sys.executable, "-m", "cortical_gle", "run", "--resume", str(out), "--no-progress"],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    a = json.loads((tmp_path / "ref" / "metrics.json").read_text())["methods"]
+    b = json.loads((out / "metrics.json").read_text())["methods"]
+    for method in ("gle", "bptt:2"):
+        assert b[method]["loss_curve"] == a[method]["loss_curve"]
+        assert b[method]["final_params"] == a[method]["final_params"]
