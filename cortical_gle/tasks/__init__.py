@@ -7,6 +7,7 @@ TASKS = {
     "phase-advance": "cortical_gle.tasks.phase_advance",
     "mnist1d": "cortical_gle.tasks.mnist1d",
     "teacher-student": "cortical_gle.tasks.teacher_student",
+    "speech-commands": "cortical_gle.tasks.speech_commands",
 }
 
 

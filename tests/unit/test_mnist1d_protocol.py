@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cortical_gle.data.mnist1d import as_steps, load_mnist1d
-from cortical_gle.tasks.mnist1d import confusion_matrix
+from cortical_gle.tasks.classify import confusion_matrix
 
 
 @pytest.fixture(scope="module")

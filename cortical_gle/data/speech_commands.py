@@ -1,0 +1,180 @@
+"""Google Speech Commands v2, 12-class task, from a local folder in its standard layout.
+
+Layout: one folder per word of 1 s, 16 kHz WAVs, ``_background_noise_/``,
+``validation_list.txt`` and ``testing_list.txt`` (paths relative to the root).
+Classes: the ten commands, ``_silence_`` (1 s cuts of the background noise)
+and ``_unknown_`` (the other words, subsampled to the size of an average
+command class).  Features: log-Mel spectrograms, ``n_mels`` bins x ``n_frames``
+frames per clip, computed with librosa and cached to disk keyed by the
+settings and the file listing.  Nothing is downloaded.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..network_io import atomic_savez
+
+COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+CLASS_NAMES = COMMANDS + ("_silence_", "_unknown_")
+SAMPLE_RATE = 16000
+
+
+class DatasetError(ValueError):
+    """The dataset folder is missing, incomplete or unreadable."""
+
+
+def _check_layout(root: Path) -> list:
+    if not root.is_dir():
+        raise DatasetError(f"speech-commands folder {root} does not exist (pass --set data.path=DIR)")
+    for name in ("validation_list.txt", "testing_list.txt"):
+        if not (root / name).is_file():
+            raise DatasetError(f"{root}: missing split list {name}")
+    if not (root / "_background_noise_").is_dir():
+        raise DatasetError(f"{root}: missing _background_noise_/ (needed for the silence class)")
+    words = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
+    missing = [w for w in COMMANDS if w not in words]
+    if missing:
+        raise DatasetError(f"{root}: no folder for the command(s) {', '.join(missing)}")
+    return words
+
+
+def read_clip(path: Path, report: dict) -> np.ndarray | None:
+    """A 1 s clip at 16 kHz, resampled if needed (counted), or ``None`` if unreadable (counted)."""
+    import soundfile as sf
+
+    try:
+        audio, sr = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is skipped and reported
+        report["skipped"].append(f"{path.name}: {type(err).__name__}: {str(err)[:80]}")
+        return None
+    audio = audio.mean(axis=1)
+    if audio.size == 0 or not np.all(np.isfinite(audio)):
+        report["skipped"].append(f"{path.name}: empty or non-finite audio")
+        return None
+    if sr != SAMPLE_RATE:
+        import librosa
+        audio = librosa.resample(audio, orig_sr=sr, target_sr=SAMPLE_RATE)
+        report["resampled"] += 1
+    out = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    out[: min(SAMPLE_RATE, audio.size)] = audio[:SAMPLE_RATE]
+    return out
+
+
+def log_mel(clips: np.ndarray, n_mels: int = 32, n_frames: int = 32) -> np.ndarray:
+    """Log-Mel features (n_clips, n_frames, n_mels): librosa Mel filterbank, hop = 1 s / n_frames."""
+    import librosa
+
+    hop = SAMPLE_RATE // n_frames
+    mel = librosa.feature.melspectrogram(y=clips, sr=SAMPLE_RATE, n_fft=2 * hop, hop_length=hop, n_mels=n_mels,
+                                         center=True)
+    mel = librosa.power_to_db(mel, ref=1.0, top_db=None)
+    return np.ascontiguousarray(np.swapaxes(mel[..., :n_frames], -1, -2), dtype=np.float32)
+
+
+def _fingerprint(root: Path, settings: dict) -> str:
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for dirpath, _, files in sorted(os.walk(root)):
+        for f in sorted(files):
+            st = os.stat(os.path.join(dirpath, f))
+            h.update(f"{os.path.relpath(os.path.join(dirpath, f), root)}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return h.hexdigest()[:16]
+
+
+def load_speech_commands(path, n_mels: int = 32, n_frames: int = 32, seed: int = 0, cache_dir=None,
+                         log=print) -> dict:
+    """Features and labels for ``train``, ``val`` and ``test`` (the official split lists).
+
+    Returns a dict with ``x_<split>`` (n, n_frames, n_mels) float32, ``y_<split>``
+    (n,) int, ``class_names`` and ``report`` (files read, resampled, skipped).
+
+    Raises
+    ------
+    DatasetError
+        Missing folder, split list, background noise or command folder; or no
+        readable clip at all.
+    """
+    root = Path(path).expanduser().resolve()
+    words = _check_layout(root)
+    settings = {"n_mels": n_mels, "n_frames": n_frames, "seed": seed, "version": 1}
+    key = _fingerprint(root, settings)
+    cache = Path(cache_dir or Path.home() / ".cache" / "cortical_gle") / f"speech_{key}.npz"
+    if cache.exists():
+        try:
+            with np.load(cache, allow_pickle=False) as f:
+                data = {k: f[k] for k in f.files}
+            data["report"] = json.loads(str(data.pop("report")))
+            data["class_names"] = list(CLASS_NAMES)
+            return data
+        except Exception as err:  # noqa: BLE001
+            raise DatasetError(f"feature cache {cache} is corrupt ({type(err).__name__}); delete it") from None
+    val = set((root / "validation_list.txt").read_text().split())
+    test = set((root / "testing_list.txt").read_text().split())
+    rng = np.random.default_rng(seed)
+    report = {"files": 0, "resampled": 0, "skipped": []}
+    split_files = {"train": [], "val": [], "test": []}
+    for w in words:
+        for f in sorted((root / w).glob("*.wav")):
+            rel = f"{w}/{f.name}"
+            split = "val" if rel in val else ("test" if rel in test else "train")
+            split_files[split].append((f, COMMANDS.index(w) if w in COMMANDS else len(COMMANDS) + 1))
+    noise = [c for c in (read_clip_long(p, report) for p in sorted((root / "_background_noise_").glob("*.wav")))
+             if c is not None]
+    if not noise:
+        raise DatasetError(f"{root}/_background_noise_: no readable WAV file")
+    out = {}
+    for split, files in split_files.items():
+        labels = np.array([lab for _, lab in files], dtype=np.int64)
+        known = labels[labels < len(COMMANDS)]
+        n_avg = max(1, len(known) // len(COMMANDS))
+        unknown_idx = np.flatnonzero(labels == len(COMMANDS) + 1)
+        keep_unknown = set(rng.choice(unknown_idx, size=min(n_avg, unknown_idx.size), replace=False).tolist())
+        clips, ys = [], []
+        for i, (f, lab) in enumerate(files):
+            if lab == len(COMMANDS) + 1 and i not in keep_unknown:
+                continue
+            report["files"] += 1
+            clip = read_clip(f, report)
+            if clip is not None:
+                clips.append(clip)
+                ys.append(lab)
+        for _ in range(n_avg):  # silence: random 1 s cuts of the background noise, random level
+            src = noise[int(rng.integers(len(noise)))]
+            s0 = int(rng.integers(0, max(1, src.size - SAMPLE_RATE)))
+            clips.append(src[s0: s0 + SAMPLE_RATE] * rng.uniform(0.0, 1.0))
+            ys.append(len(COMMANDS))
+        if not clips:
+            raise DatasetError(f"{root}: no readable clip in the {split} split")
+        out[f"x_{split}"] = log_mel(np.stack(clips), n_mels, n_frames)
+        out[f"y_{split}"] = np.array(ys, dtype=np.int64)
+    if report["resampled"]:
+        log(f"speech-commands: resampled {report['resampled']} file(s) to {SAMPLE_RATE} Hz")
+    if report["skipped"]:
+        log(f"speech-commands: skipped {len(report['skipped'])} unreadable file(s): "
+            + "; ".join(report["skipped"][:5]) + (" ..." if len(report["skipped"]) > 5 else ""))
+    atomic_savez(cache, {**out, "report": np.asarray(json.dumps(report))})
+    out["report"] = report
+    out["class_names"] = list(CLASS_NAMES)
+    return out
+
+
+def read_clip_long(path: Path, report: dict) -> np.ndarray | None:
+    """A whole background-noise file at 16 kHz (or ``None`` if unreadable, counted)."""
+    import soundfile as sf
+
+    try:
+        audio, sr = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as err:  # noqa: BLE001
+        report["skipped"].append(f"{path.name}: {type(err).__name__}")
+        return None
+    audio = audio.mean(axis=1)
+    if sr != SAMPLE_RATE:
+        import librosa
+        audio = librosa.resample(audio, orig_sr=sr, target_sr=SAMPLE_RATE)
+        report["resampled"] += 1
+    return audio if audio.size > SAMPLE_RATE else None

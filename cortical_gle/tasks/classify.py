@@ -1,0 +1,151 @@
+"""Online sequence classification with GLE: the epoch loop shared by MNIST-1D and speech commands.
+
+The network starts from rest for every batch, receives the output error
+(cross-entropy against the label) at every Euler step and learns at every
+step.  The prediction is the argmax of the output summed over all steps of the
+sequence, as in the paper's code.  Checkpoints (weights, optimizer state and
+progress in one atomic file) are written every epoch, so ``--resume``
+continues exactly.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..engines.numpy_ import GLENetwork
+
+
+class Training(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = Field(150, ge=1)
+    batch: int = Field(100, ge=1)
+    lr: float = Field(1e-3, gt=0, description="Adam, applied every step")
+    plateau_patience: int = Field(2, ge=1, description="epochs without a lower monitored loss before lr is halved")
+    plateau_factor: float = Field(0.5, gt=0, lt=1)
+
+
+def evaluate(net: GLENetwork, get_batch: Callable, n: int, batch: int):
+    """Accuracy (%), mean per-step loss and predictions over ``n`` sequences, without learning."""
+    preds, loss_sum = [], 0.0
+    for k in range(0, n, batch):
+        xb, yb = get_batch(np.arange(k, min(n, k + batch)))
+        out = net.run(xb, np.broadcast_to(yb, (len(xb), len(yb))), record=("r_out", "loss"))
+        preds.append(out["r_out"].sum(axis=0).argmax(axis=1))
+        loss_sum += float(np.mean(out["loss"])) * len(yb)
+    pred = np.concatenate(preds)
+    return pred, loss_sum / n
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """Counts ``C[i, j]`` of true class ``i`` predicted as ``j``."""
+    cm = np.zeros((n_classes, n_classes), dtype=int)
+    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return cm
+
+
+def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, tr: Training, ctx,
+                 monitor: str, name: str = "gle") -> dict:
+    """Train ``make_net()`` online; ``train`` and each of ``evals`` are ``(get_batch, labels)``.
+
+    ``get_batch(indices)`` returns ``(x (steps, B, n_in), y (B,))``.  ``monitor``
+    names the evaluation set whose loss drives the learning-rate plateau.
+    Returns per-epoch ``train_acc``, ``train_loss``, ``<set>_acc``, ``<set>_loss``,
+    ``lr``, the last predictions ``<set>_pred`` and ``train_time_s``.
+    """
+    get_train, y_train = train
+    n_train = len(y_train)
+    ckpt = ctx.path(f"checkpoint_{name}.npz")
+    if ctx.resume and ckpt.exists():
+        net = GLENetwork.load(ckpt)
+        prog = net.extra
+    else:
+        net = make_net()
+        prog = {"epoch": 0, "train_acc": [], "train_loss": [], "lr": [], "best_loss": None, "bad_epochs": 0,
+                "train_time_s": 0.0, **{f"{s}_{k}": [] for s in evals for k in ("acc", "loss")}}
+    ctx.partial[name] = prog
+    n_batches = (n_train + tr.batch - 1) // tr.batch
+    bar = None
+    if ctx.progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=tr.epochs * n_batches, initial=prog["epoch"] * n_batches, desc=name, unit="batch")
+    for epoch in range(prog["epoch"], tr.epochs):
+        t0 = time.perf_counter()
+        order = np.random.default_rng([ctx.seed, epoch]).permutation(n_train)
+        correct, loss_sum = 0, 0.0
+        for k in range(0, n_train, tr.batch):
+            idx = np.sort(order[k:k + tr.batch])
+            xb, yb = get_train(idx)
+            out = net.run(xb, np.broadcast_to(yb, (len(xb), len(yb))), learn=True, record=("r_out", "loss"))
+            correct += int((out["r_out"].sum(axis=0).argmax(axis=1) == yb).sum())
+            loss_sum += float(np.mean(out["loss"])) * len(yb)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / (k + len(idx)):.3f}",
+                                acc=f"{100 * correct / (k + len(idx)):.1f}%")
+        prog["train_time_s"] += time.perf_counter() - t0
+        prog["train_acc"].append(100.0 * correct / n_train)
+        prog["train_loss"].append(loss_sum / n_train)
+        prog["lr"].append(net.optimizer.lr)
+        for s, (get, ys) in evals.items():
+            pred, loss = evaluate(net, get, len(ys), tr.batch)
+            prog[f"{s}_acc"].append(100.0 * float(np.mean(pred == ys)))
+            prog[f"{s}_loss"].append(loss)
+            prog[f"{s}_pred"] = pred.tolist()
+        # halve the learning rate when the monitored loss stops improving (ReduceLROnPlateau)
+        loss = prog[f"{monitor}_loss"][-1]
+        if prog["best_loss"] is None or loss < prog["best_loss"]:
+            prog["best_loss"], prog["bad_epochs"] = loss, 0
+        else:
+            prog["bad_epochs"] += 1
+            if prog["bad_epochs"] > tr.plateau_patience:
+                net.optimizer.lr *= tr.plateau_factor
+                prog["bad_epochs"] = 0
+        prog["epoch"] = epoch + 1
+        net.save(ckpt, extra=prog)   # one atomic file: weights, optimizer and progress agree
+    if bar is not None:
+        bar.close()
+    prog["n_params"] = int(sum(w.size for w in net.weights) + sum(b.size for b in net.biases))
+    prog["net"] = net
+    return prog
+
+
+def plot_learning_curves(ctx, results: dict, sets: tuple, references: dict, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    styles = {"train": "--", "val": "-.", "test": "-"}
+    for i, (name, res) in enumerate(results.items()):
+        for s in ("train",) + tuple(sets):
+            if f"{s}_acc" in res:
+                ep = np.arange(1, len(res[f"{s}_acc"]) + 1)
+                ax.plot(ep, res[f"{s}_acc"], c=f"C{i}", ls=styles.get(s, "-"), label=f"{name} {s}")
+    for j, (label, value) in enumerate(references.items()):
+        ax.axhline(value, c=f"0.{3 + 2 * j}", lw=0.7, ls=":", label=label)
+    ax.set(xlabel="epoch", ylabel="accuracy (%)", title=title, ylim=(0, 100))
+    ax.legend(fontsize=7)
+    ctx.save_figure(fig, "learning_curves.png")
+
+
+def plot_confusion(ctx, results: dict, class_names: list, key: str = "test") -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(class_names)
+    fig, axes = plt.subplots(1, len(results), figsize=(0.45 * n * len(results) + 2, 0.45 * n + 1.5), squeeze=False)
+    for ax, (name, res) in zip(axes[0], results.items()):
+        cm = np.asarray(res["confusion_matrix"])
+        ax.imshow(cm, cmap="Blues")
+        for (i, j), v in np.ndenumerate(cm):
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=6)
+        ax.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="true",
+               title=f"{name}: {res[f'final_{key}_acc']:.1f} % {key}")
+        ax.set_xticklabels(class_names, rotation=90, fontsize=7)
+        ax.set_yticklabels(class_names, fontsize=7)
+    fig.tight_layout()
+    ctx.save_figure(fig, "confusion_matrix.png")
