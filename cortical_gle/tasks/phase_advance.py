@@ -83,14 +83,14 @@ def run(cfg: Config, ctx) -> dict:
         ph_th = theory.phase_advance(freqs * pq.Hz, n.tau_m * pq.ms, n.tau_r * pq.ms).magnitude
         g_th = theory.gain(freqs * pq.Hz, n.tau_m * pq.ms, n.tau_r * pq.ms).magnitude
         neurons.append({
-            "tau_m_ms": n.tau_m, "tau_r_ms": n.tau_r, "frequencies_hz": freqs,
+            "tau_m": n.tau_m, "tau_r": n.tau_r, "frequencies_hz": freqs,
             "phase_deg": phase[i], "phase_theory_deg": ph_th, "gain": gain[i], "gain_theory": g_th,
             "max_phase_error_deg": float(np.max(np.abs(phase[i] - ph_th))),
             "max_gain_rel_error": float(np.max(np.abs(gain[i] / g_th - 1))),
         })
     _plot(ctx, freqs, neurons)
     return {
-        "dt_ms": cfg.dt, "n_steps": len(t_ms), "neurons": neurons,
+        "time_unit": "ms", "dt": cfg.dt, "n_steps": len(t_ms), "neurons": neurons,
         "max_phase_error_deg": max(n["max_phase_error_deg"] for n in neurons),
         "max_gain_rel_error": max(n["max_gain_rel_error"] for n in neurons),
     }
@@ -105,10 +105,10 @@ def _plot(ctx, freqs, neurons):
     fine = np.geomspace(freqs.min() / 1.5, freqs.max() * 1.5, 200)
     for i, n in enumerate(neurons):
         c = f"C{i}"
-        label = f"tau_m={n['tau_m_ms']:g} ms, tau_r={n['tau_r_ms']:g} ms"
-        ax1.plot(fine, theory.phase_advance(fine * pq.Hz, n["tau_m_ms"] * pq.ms, n["tau_r_ms"] * pq.ms), c=c, lw=1)
+        label = f"tau_m={n['tau_m']:g} ms, tau_r={n['tau_r']:g} ms"
+        ax1.plot(fine, theory.phase_advance(fine * pq.Hz, n["tau_m"] * pq.ms, n["tau_r"] * pq.ms), c=c, lw=1)
         ax1.plot(freqs, n["phase_deg"], "o", c=c, label=label)
-        ax2.plot(fine, theory.gain(fine * pq.Hz, n["tau_m_ms"] * pq.ms, n["tau_r_ms"] * pq.ms), c=c, lw=1)
+        ax2.plot(fine, theory.gain(fine * pq.Hz, n["tau_m"] * pq.ms, n["tau_r"] * pq.ms), c=c, lw=1)
         ax2.plot(freqs, n["gain"], "o", c=c)
     ax1.set(xscale="log", xlabel="input frequency (Hz)", ylabel="phase of r relative to input (deg)",
             title="phase: simulated (dots) vs atan(w tau_r) - atan(w tau_m)")

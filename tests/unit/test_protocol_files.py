@@ -76,7 +76,7 @@ def test_cli_run_writes_metrics_config_and_plot(tmp_path):
     config = yaml.safe_load((out / "config.yaml").read_text())
     assert config["resolved"]["settle"] == 3 and config["quick"] is True
     n = metrics["neurons"][1]
-    assert set(n) >= {"tau_m_ms", "tau_r_ms", "frequencies_hz", "phase_deg", "gain"}
+    assert set(n) >= {"tau_m", "tau_r", "frequencies_hz", "phase_deg", "gain"}
     assert metrics["max_phase_error_deg"] < 1.0
 
 
