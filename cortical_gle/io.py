@@ -1,6 +1,7 @@
 """Result files written atomically: a crash never leaves half a file."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -19,18 +20,26 @@ def _default(o):
     raise TypeError(f"cannot write {type(o).__name__} to JSON")
 
 
-def write_atomic(path, text: str) -> None:
+def write_atomic(path, data) -> None:
+    """Write ``data`` (str or bytes) through a temporary file and a rename: never a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as fh:
+            fh.write(data)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_savez(path, arrays: dict) -> None:
+    """``np.savez`` written atomically (checkpoints, caches)."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    write_atomic(path, buf.getvalue())
 
 
 def write_json(path, obj) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..network_io import atomic_savez
+from ..io import atomic_savez
 
 
 def default_cache_dir() -> Path:

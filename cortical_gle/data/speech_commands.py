@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..network_io import atomic_savez
+from ..io import atomic_savez
 
 COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 CLASS_NAMES = COMMANDS + ("_silence_", "_unknown_")

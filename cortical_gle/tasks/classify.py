@@ -27,6 +27,16 @@ class Training(BaseModel):
     plateau_factor: float = Field(0.5, gt=0, lt=1)
 
 
+class MLP(BaseModel):
+    """Settings of the offline MLP baseline (:func:`cortical_gle.baselines.train_mlp`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    hidden: list[int] = [256, 256]
+    epochs: int = Field(100, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    batch: int = Field(100, ge=1)
+
+
 def evaluate(net: GLENetwork, get_batch: Callable, n: int, batch: int):
     """Accuracy (%), mean per-step loss and predictions over ``n`` sequences, without learning."""
     preds, loss_sum = [], 0.0

@@ -19,7 +19,7 @@ from ..data.mnist1d import as_steps, load_mnist1d
 from ..engines.numpy_ import GLENetwork
 from ..networks import mnist1d_network
 from ..protocol import ProtocolBase
-from .classify import Training, confusion_matrix, plot_confusion, plot_learning_curves, train_online
+from .classify import MLP, Training, confusion_matrix, plot_confusion, plot_learning_curves, train_online
 from .fields import Time
 
 
@@ -41,14 +41,6 @@ class Network(BaseModel):
     tau: Time = 1.2
     beta: float = Field(1.0, gt=0)
     dtype: Literal["float32", "float64"] = "float32"
-
-
-class MLP(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    hidden: list[int] = [256, 256]
-    epochs: int = Field(100, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    batch: int = Field(100, ge=1)
 
 
 class Config(ProtocolBase):

@@ -23,7 +23,7 @@ from ..data.speech_synth import synthesize_speech_commands
 from ..engines.numpy_ import GLENetwork
 from ..networks import lagged_mlp_network
 from ..protocol import ProtocolBase
-from .classify import Training, confusion_matrix, plot_confusion, plot_learning_curves, train_online
+from .classify import MLP, Training, confusion_matrix, plot_confusion, plot_learning_curves, train_online
 from .fields import Time
 
 
@@ -57,14 +57,6 @@ class Network(BaseModel):
     dtype: Literal["float32", "float64"] = "float32"
 
 
-class MLP(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    hidden: list[int] = [256, 256]
-    epochs: int = Field(60, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    batch: int = Field(100, ge=1)
-
-
 class Config(ProtocolBase):
     task: Literal["speech-commands"]
     dt: Time = 0.05
@@ -72,7 +64,7 @@ class Config(ProtocolBase):
     data: Data = Data()
     network: Network = Network()
     training: Training = Training(epochs=40, batch=256, lr=1e-3, plateau_patience=3)
-    mlp: MLP = MLP()
+    mlp: MLP = MLP(epochs=60)
 
 
 def _cache_root(cfg: Config) -> Path:

@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 
-from ...network_io import atomic_savez
+from ...io import atomic_savez
 from ...phi import get_phi
 from ...spec import NetworkSpec
 from .dynamics import DivergenceError, GLEGrads, GLEParams, GLEState, gle_step
@@ -119,25 +119,9 @@ class GLENetwork:
 
     def set_weights(self, weights, biases=None) -> None:
         """Set ``W_l`` (and ``b_l``); shapes and finiteness are checked."""
-        if len(weights) != self.n_layers:
-            raise ValueError(f"expected {self.n_layers} weight matrices, got {len(weights)}")
-        for l, (w, view) in enumerate(zip(weights, self.weights)):
-            w = np.asarray(w, dtype=float)
-            if w.shape != view.shape:
-                raise ValueError(f"weights[{l}] must have shape {view.shape}, got {w.shape}")
-            if not np.all(np.isfinite(w)):
-                raise ValueError(f"weights[{l}] contains NaN or inf")
-            view[...] = w
+        _assign("weights", weights, self.weights)
         if biases is not None:
-            if len(biases) != self.n_layers:
-                raise ValueError(f"expected {self.n_layers} bias vectors, got {len(biases)}")
-            for l, (bb, view) in enumerate(zip(biases, self.biases)):
-                bb = np.asarray(bb, dtype=float)
-                if bb.shape != view.shape:
-                    raise ValueError(f"biases[{l}] must have shape {view.shape}, got {bb.shape}")
-                if not np.all(np.isfinite(bb)):
-                    raise ValueError(f"biases[{l}] contains NaN or inf")
-                view[...] = bb
+            _assign("biases", biases, self.biases)
 
     def set_tau_m(self, tau_m) -> None:
         for l, (t, view) in enumerate(zip(tau_m, self.tau_m)):
@@ -394,3 +378,17 @@ class GLENetwork:
                 net.tau_optimizer.load_state_dict({k[5:]: v for k, v in data.items() if k.startswith("topt_")})
         net.tau_clamp_events = int(meta.get("tau_clamp_events", 0))
         return net
+
+
+def _assign(name: str, values, views) -> None:
+    """Copy a list of arrays into parameter views, checking count, shapes and finiteness first."""
+    if len(values) != len(views):
+        raise ValueError(f"expected {len(views)} {name}, got {len(values)}")
+    arrays = [np.asarray(v, dtype=float) for v in values]
+    for l, (a, view) in enumerate(zip(arrays, views)):
+        if a.shape != view.shape:
+            raise ValueError(f"{name}[{l}] must have shape {view.shape}, got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name}[{l}] contains NaN or inf")
+    for a, view in zip(arrays, views):
+        view[...] = a
