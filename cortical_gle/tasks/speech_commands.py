@@ -63,7 +63,7 @@ class Config(ProtocolBase):
     methods: list[Literal["gle", "mlp"]] = Field(["gle", "mlp"], min_length=1)
     data: Data = Data()
     network: Network = Network()
-    training: Training = Training(epochs=40, batch=256, lr=1e-3, plateau_patience=3)
+    training: Training = Training(epochs=80, batch=256, lr=1e-3, plateau_patience=3)
     mlp: MLP = MLP(epochs=60)
 
 
