@@ -151,30 +151,38 @@ def build_student(cfg: Config, seed: int, prospective=True) -> GLENetwork:
 
 
 class Stream:
-    """The shared input stream and the teacher's targets, produced chunk by chunk (deterministic)."""
+    """The shared input stream and the teacher's targets, computed once per run (deterministic).
 
-    def __init__(self, cfg: Config, seed: int):
-        self.cfg, self.rng = cfg, np.random.default_rng([seed, 7])
-        self.teacher = build_teacher(cfg)
-        self.teacher.reset(cfg.timing.batch)
-        i = cfg.input
-        self.a = np.exp(-cfg.dt / i.tau)
-        self.s = i.sigma * np.sqrt(1 - self.a ** 2)
-        self.x_last = i.sigma * self.rng.standard_normal((cfg.timing.batch, i.n))
-        self.y_prev = np.zeros((cfg.timing.batch, cfg.network.sizes[-1]))
+    Stored as float32 (inputs and targets rounded to ~1e-7 relative): at the
+    paper's LagLine size this is ~0.3 GB instead of recomputing the teacher for
+    every method.
+    """
 
-    def next(self, n_steps: int):
-        """``x`` (n, B, n_in), ``y`` aligned with the loss convention, ``y_after`` (teacher output after each step)."""
-        noise = self.rng.standard_normal((n_steps,) + self.x_last.shape) * self.s
-        x = np.empty_like(noise)
-        prev = self.x_last
-        for t in range(n_steps):
-            prev = x[t] = self.a * prev + noise[t]
-        self.x_last = prev
-        y_after = self.teacher.run(x, record=("r_out",), reset=False)["r_out"].astype(float)
-        y = np.concatenate([self.y_prev[None], y_after[:-1]])
-        self.y_prev = y_after[-1]
-        return x, y, y_after
+    def __init__(self, cfg: Config, seed: int, n_steps: int):
+        rng = np.random.default_rng([seed, 7])
+        i, B = cfg.input, cfg.timing.batch
+        a = np.exp(-cfg.dt / i.tau)
+        s = i.sigma * np.sqrt(1 - a * a)
+        self.x = np.empty((n_steps, B, i.n), dtype=np.float32)
+        prev = i.sigma * rng.standard_normal((B, i.n))
+        block = 10_000
+        for k in range(0, n_steps, block):  # noise drawn block-wise: memory stays small
+            noise = rng.standard_normal((min(block, n_steps - k), B, i.n)) * s
+            for t in range(len(noise)):
+                prev = a * prev + noise[t]
+                self.x[k + t] = prev
+        teacher = build_teacher(cfg)
+        teacher.reset(B)
+        self.y_after = np.empty((n_steps, B, cfg.network.sizes[-1]), dtype=np.float32)
+        for k in range(0, n_steps, block):
+            self.y_after[k:k + block] = teacher.run(self.x[k:k + block], record=("r_out",), reset=False)["r_out"]
+
+    def get(self, pos: int, n: int):
+        """``x``, ``y`` aligned with the loss convention (teacher output before each step), ``y_after``."""
+        x = self.x[pos:pos + n].astype(float)
+        y_after = self.y_after[pos:pos + n].astype(float)
+        before = self.y_after[pos - 1:pos].astype(float) if pos > 0 else np.zeros_like(y_after[:1])
+        return x, np.concatenate([before, y_after[:-1]]), y_after
 
 
 def _instantaneous_bp_step(net: GLENetwork, x, y_after):
@@ -201,7 +209,7 @@ def _params(net):
             "tau_m": [t.tolist() for t in net.tau_m]}
 
 
-def train_method(cfg: Config, method: str, ctx, bar=None) -> dict:
+def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dict:
     """Run one method on the shared stream; checkpoints let an interrupted run resume exactly."""
     dt, tm = cfg.dt, cfg.timing
     n_init, n_train = int(round(tm.t_init / dt)), int(round(tm.t_train / dt))
@@ -218,12 +226,9 @@ def train_method(cfg: Config, method: str, ctx, bar=None) -> dict:
         window_t, chunk = None, every
     chunk = min(chunk, n_train)
     ckpt = ctx.path(f"checkpoint_{re.sub('[^a-z0-9_]', '_', method)}.npz")
-    stream = Stream(cfg, ctx.seed)
     if ctx.resume and ckpt.exists():
         net = GLENetwork.load(ckpt)
         log = net.extra
-        for n in log["_sizes"]:   # replay the stream (cheap, student-independent) up to the checkpoint
-            stream.next(n)
     else:
         net = build_student(cfg, ctx.seed, prospective=(method != "gle_no_prospective"))
         lr = cfg.learning.lr * (chunk if method.startswith("bptt") else 1)
@@ -231,22 +236,20 @@ def train_method(cfg: Config, method: str, ctx, bar=None) -> dict:
         net.configure_learning(cfg.learning.optimizer, lr=lr, learn_tau=learn_tau, tau_optimizer=cfg.learning.optimizer,
                                lr_tau=lr, tau_min=cfg.learning.tau_min or 10 * dt)
         net.reset(tm.batch)
-        log = {"chunks_done": 0, "_sizes": [], "steps": 0, "loss_sum": 0.0, "loss_n": 0, "loss_curve": [],
+        log = {"chunks_done": 0, "steps": 0, "loss_sum": 0.0, "loss_n": 0, "loss_curve": [],
                "loss_t": [], "tau_curve": [], "trace_start": None, "trace_end": [], "train_losses": [],
                "train_time_s": 0.0}
         # dynamics settle before learning starts (no learning, student follows the stream)
         pos = 0
         while pos < n_init:
             n = min(every, n_init - pos)
-            x, y, _ = stream.next(n)
-            log["_sizes"].append(n)
+            x, y, _ = stream.get(pos, n)
             net.run(x, y, reset=False, record=())
             pos += n
-        log["chunks_done"] = len(log["_sizes"])
     t0 = time.perf_counter()
     while log["steps"] < n_train:
         n = min(chunk, n_train - log["steps"])
-        x, y, y_after = stream.next(n)
+        x, y, y_after = stream.get(n_init + log["steps"], n)
         if method in ("gle", "gle_no_prospective"):
             out = net.run(x, y, learn=True, reset=False, record=("r_out", "loss"))
             losses, r_out = out["loss"], out["r_out"]
@@ -285,7 +288,6 @@ def train_method(cfg: Config, method: str, ctx, bar=None) -> dict:
                 log["trace_start"].extend(pair[: trace_n - len(log["trace_start"])].tolist())
             log["trace_end"] = (log["trace_end"] + pair.tolist())[-trace_n:]
         log["steps"] += n
-        log["_sizes"].append(n)
         log["chunks_done"] += 1
         if bar is not None:
             bar.update(n)
@@ -315,13 +317,16 @@ def run(cfg: Config, ctx) -> dict:
         from tqdm.auto import tqdm
         bar = tqdm(total=n_steps * len(cfg.methods), desc="teacher-student", unit="step", unit_scale=True)
     results = {}
+    stream = None
     for method in cfg.methods:
         if method in done:
             results[method] = done[method]
             if bar is not None:
                 bar.update(n_steps)
             continue
-        results[method] = train_method(cfg, method, ctx, bar)
+        if stream is None:
+            stream = Stream(cfg, ctx.seed, int(round(cfg.timing.t_init / cfg.dt)) + n_steps)
+        results[method] = train_method(cfg, method, ctx, stream, bar)
         done[method] = results[method]
         write_json(done_path, done)
     if bar is not None:
