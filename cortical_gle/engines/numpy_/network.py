@@ -296,7 +296,8 @@ class GLENetwork:
             from tqdm.auto import tqdm
             it = tqdm(it, desc="steps", leave=False)
         st = self.state
-        with blas_single_thread():
+        # overflow on the way to a divergence is reported once, as DivergenceError, not as warnings
+        with blas_single_thread(), np.errstate(over="ignore", invalid="ignore"):
             self._loop(it, x, target, learn, out, st)
         return out
 
