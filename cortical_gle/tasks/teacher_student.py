@@ -267,7 +267,7 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
             if net.tau_optimizer is not None:
                 net.tau_optimizer.step(net.params.tau_m.reshape(-1), g["tau_flat"] / n)
                 net.check_tau()
-            r_out = None
+            r_out = g["r_after"]
         # bookkeeping: loss curve on a fixed grid of `every` steps, tau trajectory, traces
         for k in range(0, n):
             log["loss_sum"] += losses[k]
@@ -278,15 +278,12 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
                 log["tau_curve"].append([t.tolist() for t in net.tau_m])
                 log["loss_sum"], log["loss_n"] = 0.0, 0
         log["train_losses"].append(float(np.mean(losses)))
-        if r_out is not None or method.startswith("bptt"):
-            if r_out is None:
-                r_out = net.output[None].repeat(n, axis=0)  # BPTT: outputs come from its own forward pass
-            pair = np.stack([r_out[:, 0, 0], y_after[:, 0, 0]], axis=1)
-            if log["trace_start"] is None:
-                log["trace_start"] = []
-            if len(log["trace_start"]) < trace_n:
-                log["trace_start"].extend(pair[: trace_n - len(log["trace_start"])].tolist())
-            log["trace_end"] = (log["trace_end"] + pair.tolist())[-trace_n:]
+        pair = np.stack([r_out[:, 0, 0], y_after[:, 0, 0]], axis=1)
+        if log["trace_start"] is None:
+            log["trace_start"] = []
+        if len(log["trace_start"]) < trace_n:
+            log["trace_start"].extend(pair[: trace_n - len(log["trace_start"])].tolist())
+        log["trace_end"] = (log["trace_end"] + pair.tolist())[-trace_n:]
         log["steps"] += n
         log["chunks_done"] += 1
         if bar is not None:

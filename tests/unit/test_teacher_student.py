@@ -21,15 +21,13 @@ def test_lagline_quick_reproduces_the_papers_claim(tmp_path):
     assert loss["gle"] <= 2 * loss["bptt_full"]
     assert loss["instantaneous_bp"] >= 10 * loss["gle"]
     assert m["gle_tau_m_max_rel_error"] < 0.10
-    # and the learned time constants are the teacher's, not the student's initial draw
-    init = np.array([0.1, 1.0])
-    learned = np.ravel(m["methods"]["gle"]["learned_tau_m"])
-    np.testing.assert_allclose(learned, [1.0, 2.0], rtol=0.1)
+    # the learned time constants are the teacher's; instantaneous backprop cannot learn them
+    np.testing.assert_allclose(np.ravel(m["methods"]["gle"]["learned_tau_m"]), [1.0, 2.0], rtol=0.1)
+    assert np.abs(np.ravel(m["methods"]["instantaneous_bp"]["learned_tau_m"]) - [1.0, 2.0]).max() > 0.2
     for name in ("loss_curves.png", "tau_m_trajectories.png", "output_vs_target.png"):
         assert (tmp_path / name).stat().st_size > 5000
     assert set(m["methods"]["gle"]) >= {"loss_curve", "final_loss", "learned_tau_m", "final_params"}
     assert m["teacher_tau_m"] == [[1.0], [2.0]]
-    assert init.size == 2
 
 
 def test_bad_method_name_is_rejected():

@@ -7,7 +7,6 @@ class NumpyEngine:
     """Builds :class:`GLENetwork` objects from a :class:`~cortical_gle.spec.NetworkSpec`."""
 
     name = "numpy"
-    methods = ("gle", "gle_no_prospective", "instantaneous_bp", "bptt")
 
     def build(self, spec, dt, **kwargs) -> GLENetwork:
         return GLENetwork(spec, dt, **kwargs)

@@ -96,7 +96,8 @@ def bptt_gradient(net, x, target, window: int | None = None, initial_state: GLES
     padded : bool
         Also return the gradients in the engine's stacked layout (``flat``: W
         then b, ``tau_flat``) and the state after the sequence (``state``), so
-        an optimizer can apply them directly (online truncated BPTT).
+        an optimizer can apply them directly (online truncated BPTT), and the
+        outputs after each step (``r_after``).
 
     Returns
     -------
@@ -153,7 +154,8 @@ def bptt_gradient(net, x, target, window: int | None = None, initial_state: GLES
             gb[l] = 0.0
     out = {}
     if padded:
-        out = {"flat": np.concatenate([gW.ravel(), gb.ravel()]), "tau_flat": gtau.ravel().copy(), "state": final[0]}
+        out = {"flat": np.concatenate([gW.ravel(), gb.ravel()]), "tau_flat": gtau.ravel().copy(), "state": final[0],
+               "r_after": rec["r_out"][1:]}
     return {
         **out,
         "loss": float(losses.sum()), "losses": losses,
