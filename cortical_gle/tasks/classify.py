@@ -25,6 +25,8 @@ class Training(BaseModel):
     lr: float = Field(1e-3, gt=0, description="Adam, applied every step")
     plateau_patience: int = Field(2, ge=1, description="epochs without a lower monitored loss before lr is halved")
     plateau_factor: float = Field(0.5, gt=0, lt=1)
+    carry_state: bool = Field(False, description="continue from the previous batch's state instead of from rest "
+                                                 "(the paper's code never resets)")
 
 
 class MLP(BaseModel):
@@ -37,12 +39,17 @@ class MLP(BaseModel):
     batch: int = Field(100, ge=1)
 
 
-def evaluate(net: GLENetwork, get_batch: Callable, n: int, batch: int):
-    """Accuracy (%), mean per-step loss and predictions over ``n`` sequences, without learning."""
+def _reset(net: GLENetwork, carry_state: bool, batch: int) -> bool:
+    return not carry_state or net.state is None or net.state.batch_size != batch
+
+
+def evaluate(net: GLENetwork, get_batch: Callable, n: int, batch: int, carry_state: bool = False):
+    """Predictions and mean per-step loss over ``n`` sequences, without learning."""
     preds, loss_sum = [], 0.0
     for k in range(0, n, batch):
         xb, yb = get_batch(np.arange(k, min(n, k + batch)))
-        out = net.run(xb, np.broadcast_to(yb, (len(xb), len(yb))), record=("r_out", "loss"))
+        out = net.run(xb, np.broadcast_to(yb, (len(xb), len(yb))), record=("r_out", "loss"),
+                      reset=_reset(net, carry_state, len(yb)))
         preds.append(out["r_out"].sum(axis=0).argmax(axis=1))
         loss_sum += float(np.mean(out["loss"])) * len(yb)
     pred = np.concatenate(preds)
@@ -88,7 +95,8 @@ def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, 
         for k in range(0, n_train, tr.batch):
             idx = np.sort(order[k:k + tr.batch])
             xb, yb = get_train(idx)
-            out = net.run(xb, np.broadcast_to(yb, (len(xb), len(yb))), learn=True, record=("r_out", "loss"))
+            out = net.run(xb, np.broadcast_to(yb, (len(xb), len(yb))), learn=True, record=("r_out", "loss"),
+                          reset=_reset(net, tr.carry_state, len(yb)))
             correct += int((out["r_out"].sum(axis=0).argmax(axis=1) == yb).sum())
             loss_sum += float(np.mean(out["loss"])) * len(yb)
             if bar is not None:
@@ -100,7 +108,7 @@ def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, 
         prog["train_loss"].append(loss_sum / n_train)
         prog["lr"].append(net.optimizer.lr)
         for s, (get, ys) in evals.items():
-            pred, loss = evaluate(net, get, len(ys), tr.batch)
+            pred, loss = evaluate(net, get, len(ys), tr.batch, tr.carry_state)
             prog[f"{s}_acc"].append(100.0 * float(np.mean(pred == ys)))
             prog[f"{s}_loss"].append(loss)
             prog[f"{s}_pred"] = pred.tolist()
