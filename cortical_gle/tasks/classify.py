@@ -10,12 +10,36 @@ continues exactly.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..engines.numpy_ import GLENetwork
+from ..networks import lagged_mlp_network
+from .fields import Time
+
+
+class LaggedNetwork(BaseModel):
+    """Settings of the paper's lagged GLE classifier (:func:`cortical_gle.networks.lagged_mlp_network`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    n_hidden: int = Field(6, ge=1)
+    n_le: int = Field(17, ge=0)
+    n_li: int = Field(36, ge=0)
+    tau: Time = 1.2
+    beta: float = Field(1.0, gt=0)
+    dtype: Literal["float32", "float64"] = "float32"
+
+
+def network_factory(nw: LaggedNetwork, n_in: int, n_out: int, dt: float, lr: float, seed: int):
+    """A function that builds the classifier with per-step Adam (what :func:`train_online` calls)."""
+    def make_net() -> GLENetwork:
+        spec = lagged_mlp_network(n_in, n_out, nw.n_hidden, nw.n_le, nw.n_li, nw.tau, dt, nw.beta)
+        net = GLENetwork(spec, dt, dtype=nw.dtype, seed=seed)
+        net.configure_learning("adam", lr=lr)
+        return net
+    return make_net
 
 
 class Training(BaseModel):
@@ -70,7 +94,8 @@ def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, 
     ``get_batch(indices)`` returns ``(x (steps, B, n_in), y (B,))``.  ``monitor``
     names the evaluation set whose loss drives the learning-rate plateau.
     Returns per-epoch ``train_acc``, ``train_loss``, ``<set>_acc``, ``<set>_loss``,
-    ``lr``, the last predictions ``<set>_pred`` and ``train_time_s``.
+    ``lr``, the last predictions ``<set>_pred``, ``train_time_s``, ``n_params``,
+    ``final_<set>_acc`` and the trained network (``net``).
     """
     get_train, y_train = train
     n_train = len(y_train)
@@ -125,9 +150,12 @@ def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, 
         net.save(ckpt, extra=prog)   # one atomic file: weights, optimizer and progress agree
     if bar is not None:
         bar.close()
-    prog["n_params"] = int(sum(w.size for w in net.weights) + sum(b.size for b in net.biases))
-    prog["net"] = net
-    return prog
+    res = {k: v for k, v in prog.items() if k not in ("epoch", "best_loss", "bad_epochs")}
+    res["n_params"] = int(sum(w.size for w in net.weights) + sum(b.size for b in net.biases))
+    for s in ("train",) + tuple(evals):
+        res[f"final_{s}_acc"] = res[f"{s}_acc"][-1]
+    res["net"] = net
+    return res
 
 
 def plot_learning_curves(ctx, results: dict, sets: tuple, references: dict, title: str) -> None:

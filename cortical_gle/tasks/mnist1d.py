@@ -16,10 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..baselines import train_mlp
 from ..data.mnist1d import as_steps, load_mnist1d
-from ..engines.numpy_ import GLENetwork
-from ..networks import mnist1d_network
 from ..protocol import ProtocolBase
-from .classify import MLP, Training, confusion_matrix, plot_confusion, plot_learning_curves, train_online
+from .classify import (MLP, LaggedNetwork, Training, confusion_matrix, network_factory, plot_confusion,
+                       plot_learning_curves, train_online)
 from .fields import Time
 
 
@@ -33,22 +32,12 @@ class Data(BaseModel):
     cache_dir: str | None = None
 
 
-class Network(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    n_hidden: int = Field(6, ge=1)
-    n_le: int = Field(17, ge=0)
-    n_li: int = Field(36, ge=0)
-    tau: Time = 1.2
-    beta: float = Field(1.0, gt=0)
-    dtype: Literal["float32", "float64"] = "float32"
-
-
 class Config(ProtocolBase):
     task: Literal["mnist1d"]
     dt: Time = 0.2
     methods: list[Literal["gle", "mlp"]] = Field(["gle", "mlp"], min_length=1)
     data: Data = Data()
-    network: Network = Network()
+    network: LaggedNetwork = LaggedNetwork()
     training: Training = Training()
     mlp: MLP = MLP()
 
@@ -65,11 +54,7 @@ def run(cfg: Config, ctx) -> dict:
     for method in cfg.methods:
         t0 = time.perf_counter()
         if method == "gle":
-            def make_net():
-                spec = mnist1d_network(nw.n_hidden, nw.n_le, nw.n_li, nw.tau, cfg.dt, beta=nw.beta)
-                net = GLENetwork(spec, cfg.dt, dtype=nw.dtype, seed=ctx.seed)
-                net.configure_learning("adam", lr=cfg.training.lr)
-                return net
+            make_net = network_factory(nw, 1, 10, cfg.dt, cfg.training.lr, ctx.seed)
             res = train_online(make_net, (lambda i: (X[:, i], data["y"][i]), data["y"]),
                                {"test": (lambda i: (Xt[:, i], data["y_test"][i]), data["y_test"])},
                                cfg.training, ctx, monitor="test")
@@ -79,8 +64,7 @@ def run(cfg: Config, ctx) -> dict:
             res = train_mlp(data["x"], data["y"], data["x_test"], data["y_test"], hidden=tuple(m.hidden),
                             epochs=m.epochs, lr=m.lr, batch=m.batch, seed=ctx.seed)
             res["test_pred"] = res["test_pred"].tolist()
-        res["final_test_acc"] = res["test_acc"][-1]
-        res["final_train_acc"] = res["train_acc"][-1]
+            res["final_test_acc"], res["final_train_acc"] = res["test_acc"][-1], res["train_acc"][-1]
         res["wall_time_s"] = round(time.perf_counter() - t0, 2)
         res["confusion_matrix"] = confusion_matrix(data["y_test"], np.asarray(res["test_pred"]), 10).tolist()
         results[method] = res
@@ -89,9 +73,6 @@ def run(cfg: Config, ctx) -> dict:
     plot_confusion(ctx, results, names)
     if "gle" in results:
         _plot_examples(ctx, cfg, results["gle"].pop("_examples"), data)
-    for res in results.values():
-        for k in [k for k in res if k in ("best_loss", "bad_epochs", "epoch")]:
-            res.pop(k)
     return {"methods": results, "class_names": names, "n_train": len(data["x"]), "n_test": len(data["x_test"]),
             "final_test_acc": {k: v["final_test_acc"] for k, v in results.items()}}
 

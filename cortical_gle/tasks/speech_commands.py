@@ -20,10 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..baselines import train_mlp
 from ..data.speech_commands import CLASS_NAMES, load_speech_commands
 from ..data.speech_synth import synthesize_speech_commands
-from ..engines.numpy_ import GLENetwork
-from ..networks import lagged_mlp_network
 from ..protocol import ProtocolBase
-from .classify import MLP, Training, confusion_matrix, plot_confusion, plot_learning_curves, train_online
+from .classify import (MLP, LaggedNetwork, Training, confusion_matrix, network_factory, plot_confusion,
+                       plot_learning_curves, train_online)
 from .fields import Time
 
 
@@ -46,15 +45,12 @@ class Data(BaseModel):
     cache_dir: str | None = None
 
 
-class Network(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Network(LaggedNetwork):
     n_hidden: int = Field(3, ge=1)
     n_le: int = Field(50, ge=0)
     n_li: int = Field(100, ge=0)
     tau: Time = 1.0
     steps_per_frame: int = Field(4, ge=1)
-    beta: float = Field(1.0, gt=0)
-    dtype: Literal["float32", "float64"] = "float32"
 
 
 class Config(ProtocolBase):
@@ -106,12 +102,7 @@ def run(cfg: Config, ctx) -> dict:
     for method in cfg.methods:
         t0 = time.perf_counter()
         if method == "gle":
-            def make_net():
-                spec = lagged_mlp_network(cfg.data.n_mels, len(CLASS_NAMES), nw.n_hidden, nw.n_le, nw.n_li, nw.tau,
-                                          cfg.dt, nw.beta)
-                net = GLENetwork(spec, cfg.dt, dtype=nw.dtype, seed=ctx.seed)
-                net.configure_learning("adam", lr=cfg.training.lr)
-                return net
+            make_net = network_factory(nw, cfg.data.n_mels, len(CLASS_NAMES), cfg.dt, cfg.training.lr, ctx.seed)
             res = train_online(make_net, (getter("train"), ys["train"]),
                                {"val": (getter("val"), ys["val"]), "test": (getter("test"), ys["test"])},
                                cfg.training, ctx, monitor="val")
@@ -123,14 +114,9 @@ def run(cfg: Config, ctx) -> dict:
             res = train_mlp(flat["train"], ys["train"], flat["test"], ys["test"], hidden=tuple(m.hidden),
                             epochs=m.epochs, lr=m.lr, batch=m.batch, seed=ctx.seed)
             res["test_pred"] = res["test_pred"].tolist()
-        res["final_test_acc"] = res["test_acc"][-1]
-        if "val_acc" in res:
-            res["final_val_acc"] = res["val_acc"][-1]
-        res["final_train_acc"] = res["train_acc"][-1]
+            res["final_test_acc"], res["final_train_acc"] = res["test_acc"][-1], res["train_acc"][-1]
         res["wall_time_s"] = round(time.perf_counter() - t0, 2)
         res["confusion_matrix"] = confusion_matrix(ys["test"], np.asarray(res["test_pred"]), len(CLASS_NAMES)).tolist()
-        for k in ("best_loss", "bad_epochs", "epoch"):
-            res.pop(k, None)
         results[method] = res
     plot_learning_curves(ctx, results, ("val", "test"), {"paper GLE 91.5 % (real set, val)": 91.5},
                          "Speech commands (12 classes)")

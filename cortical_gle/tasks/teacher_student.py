@@ -24,7 +24,6 @@ sees the same input stream and the same teacher:
 """
 from __future__ import annotations
 
-import copy
 import json
 import re
 import time
@@ -35,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..engines.numpy_ import GLENetwork
 from ..engines.numpy_.bptt import bptt_gradient
+from ..engines.numpy_.losses import loss_and_dloss
 from ..io import write_json
 from ..protocol import ProtocolBase
 from ..spec import NetworkSpec
@@ -256,7 +256,7 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
         elif method == "instantaneous_bp":
             losses, r_out = np.empty(n), np.empty((n,) + net.output.shape)
             for t in range(n):
-                losses[t] = 0.5 * float(np.mean(np.sum((net.output - y[t]) ** 2, axis=-1)))
+                losses[t] = loss_and_dloss(net.spec.loss, net.output, y[t])[0]
                 _instantaneous_bp_step(net, x[t], y_after[t])
                 r_out[t] = net.output
         else:

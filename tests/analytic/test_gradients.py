@@ -68,9 +68,7 @@ def test_truncated_bptt_is_sum_of_windowed_full_bptt(small):
     total = np.zeros_like(flatten(trunc, ("W", "b", "tau_m")))
     for j in range(1, T):
         s0 = max(0, j - K)
-        ymask = np.zeros_like(y[s0:j + 1])
-        ymask[-1] = y[j]
-        # a loss only on r_L(j): zero the others by targeting the output itself
+        # a loss only on r_L(j): earlier terms target the output itself (zero loss, zero gradient)
         rec = forward_record(net, x[s0:j + 1], states[s0])
         tgt = rec["r_out"][: j + 1 - s0].copy()
         tgt[-1] = y[j]

@@ -1,6 +1,5 @@
 """Teacher-student protocols: the paper's LagLine result, and exact resume after Ctrl-C."""
 import json
-import os
 import signal
 import subprocess
 import sys

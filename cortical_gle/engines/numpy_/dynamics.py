@@ -170,8 +170,7 @@ def gle_step(params: GLEParams, state: GLEState, x: np.ndarray, dt: float,
         state.top[L - 1, :, : params.n_out] = out_top
     x_in = R[:L]
     np.matmul(x_in, params.W.transpose(0, 2, 1), out=state.I)
-    kernel = _errors_and_membranes_par if state.u.size >= PARALLEL_MIN_SIZE else _errors_and_membranes_seq
-    n_bad = kernel(state.top, state.rp, state.v, state.u, state.I, params.b,
+    n_bad = _errors_and_membranes(state.top, state.rp, state.v, state.u, state.I, params.b,
                                   params.tau_m, params.tau_r, params.gamma, dt,
                                   params.prospective, state.e, state.du, state.u_pro)
     if n_bad:

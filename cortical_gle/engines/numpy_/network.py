@@ -167,9 +167,9 @@ class GLENetwork:
         else:
             self.grads.tau_m = None
             self.tau_optimizer = None
-        self._check_tau_bias()
+        self._set_bias_mask()
 
-    def _check_tau_bias(self):
+    def _set_bias_mask(self):
         # layers without bias keep b = 0: zero the gradient there
         self._bias_mask = None
         if not all(layer.bias for layer in self.spec.layers):
@@ -207,7 +207,7 @@ class GLENetwork:
             raise ValueError(f"input contains NaN or inf at step {self.steps_done}")
         if target is not None:
             target = check_target(self.spec.loss, target, st.batch_size, self.spec.n_out)
-        if (learn or compute_grads) and learn and self.optimizer is None:
+        if learn and self.optimizer is None:
             raise RuntimeError("learn=True needs configure_learning() first")
         return self._advance(x, target, learn, compute_grads)
 
