@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from cortical_gle.engines.numpy_ import GLENetwork
-from cortical_gle.engines.numpy_.dynamics import _errors_and_membranes
+from cortical_gle.engines.numpy_.dynamics import errors_and_membranes_kernel
 from cortical_gle.engines.numpy_.losses import loss_and_dloss
 from cortical_gle.networks import mnist1d_network
 
@@ -59,7 +59,7 @@ def bench(dtype, steps, batch=100):
         "matmul W r": timed(lambda: np.matmul(st.R[:L], Wt, out=st.I), n),
         "matmul e x^T": timed(lambda: np.matmul(st.e.transpose(0, 2, 1), st.R[:L], out=net.grads.W), n),
         "matmul W^T e": timed(lambda: np.matmul(st.e[1:], p.W[1:], out=st.top[:L - 1]), n),
-        "fused error+membrane kernel": timed(lambda: _errors_and_membranes(
+        "fused error+membrane kernel": timed(lambda: errors_and_membranes_kernel(st.u.size)(
             st.top, st.rp, st.v, st.u, st.I, p.b, p.tau_m, p.tau_r, p.gamma, net.dtype.type(0.2), True,
             st.e, st.du, st.u_pro), n),
         "phi, phi'": timed(lambda: [(ph.fn(st.u_pro[s], st.R[1:][s]), ph.prime(st.u_pro[s], st.R[1:][s], st.rp[s]))

@@ -131,9 +131,13 @@ _errors_and_membranes_par = nb.njit(parallel=True, cache=True)(_errors_and_membr
 _errors_and_membranes_seq = nb.njit(parallel=False, cache=True)(_errors_and_membranes_py)
 
 
-def _errors_and_membranes(*args):
-    kernel = _errors_and_membranes_par if args[3].size >= PARALLEL_MIN_SIZE else _errors_and_membranes_seq
-    return kernel(*args)
+def errors_and_membranes_kernel(size: int):
+    """The compiled kernel for state arrays of ``size`` elements (parallel only when it pays).
+
+    Returned, not wrapped: forwarding ``*args`` through a Python function to a
+    numba dispatcher cost ~90 us per call here, more than the kernel itself.
+    """
+    return _errors_and_membranes_par if size >= PARALLEL_MIN_SIZE else _errors_and_membranes_seq
 
 
 def gle_step(params: GLEParams, state: GLEState, x: np.ndarray, dt: float,
@@ -170,9 +174,9 @@ def gle_step(params: GLEParams, state: GLEState, x: np.ndarray, dt: float,
         state.top[L - 1, :, : params.n_out] = out_top
     x_in = R[:L]
     np.matmul(x_in, params.W.transpose(0, 2, 1), out=state.I)
-    n_bad = _errors_and_membranes(state.top, state.rp, state.v, state.u, state.I, params.b,
-                                  params.tau_m, params.tau_r, params.gamma, dt,
-                                  params.prospective, state.e, state.du, state.u_pro)
+    kernel = errors_and_membranes_kernel(state.u.size)
+    n_bad = kernel(state.top, state.rp, state.v, state.u, state.I, params.b, params.tau_m, params.tau_r,
+                   params.gamma, dt, params.prospective, state.e, state.du, state.u_pro)
     if n_bad:
         bad = ~np.isfinite(state.u_pro).all(axis=(1, 2))
         raise DivergenceError(int(np.argmax(bad)))
