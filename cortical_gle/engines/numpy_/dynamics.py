@@ -132,11 +132,7 @@ _errors_and_membranes_seq = nb.njit(parallel=False, cache=True)(_errors_and_memb
 
 
 def errors_and_membranes_kernel(size: int):
-    """The compiled kernel for state arrays of ``size`` elements (parallel only when it pays).
-
-    Returned, not wrapped: forwarding ``*args`` through a Python function to a
-    numba dispatcher cost ~90 us per call here, more than the kernel itself.
-    """
+    """The compiled kernel for state arrays of ``size`` elements (parallel only when it pays)."""
     return _errors_and_membranes_par if size >= PARALLEL_MIN_SIZE else _errors_and_membranes_seq
 
 
