@@ -1,9 +1,14 @@
 """Online sequence classification with GLE: the epoch loop shared by MNIST-1D and speech commands.
 
-The network starts from rest for every batch, receives the output error
-(cross-entropy against the label) at every Euler step and learns at every
-step.  The prediction is the argmax of the output summed over all steps of the
-sequence, as in the paper's code.  Checkpoints (weights, optimizer state and
+The network receives the output error (cross-entropy against the label) at
+every Euler step and learns at every step.  Each batch starts from rest, or,
+with ``carry_state``, from where the previous batch left the network (the
+paper's code never resets).  The prediction is the argmax of the output summed
+over the sequence from ``readout_start`` on; ``readout_start = 0`` sums all
+steps, as the paper's code does.  Skipping the first few time units leaves out
+the transient in which the output still answers the previous sequence (carried
+state) or rises from rest.  Accuracies of the all-steps readout are recorded
+too (``<set>_acc_all_steps``).  Checkpoints (weights, optimizer state and
 progress in one atomic file) are written every epoch, so ``--resume``
 continues exactly.
 """
@@ -17,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..engines.numpy_ import GLENetwork
 from ..networks import lagged_mlp_network
-from .fields import Time
+from .fields import NonNegativeTime, Time
 
 
 class LaggedNetwork(BaseModel):
@@ -51,6 +56,8 @@ class Training(BaseModel):
     plateau_factor: float = Field(0.5, gt=0, lt=1)
     carry_state: bool = Field(False, description="continue from the previous batch's state instead of from rest "
                                                  "(the paper's code never resets)")
+    readout_start: NonNegativeTime = Field(0.0, description="the prediction sums the output from this time after "
+                                                            "the sequence start on (0: all steps)")
 
 
 class MLP(BaseModel):
@@ -67,17 +74,64 @@ def _reset(net: GLENetwork, carry_state: bool, batch: int) -> bool:
     return not carry_state or net.state is None or net.state.batch_size != batch
 
 
-def evaluate(net: GLENetwork, get_batch: Callable, n: int, batch: int, carry_state: bool = False):
-    """Predictions and mean per-step loss over ``n`` sequences, without learning."""
-    preds, loss_sum = [], 0.0
+def readout_steps(readout_start: float, dt: float, n_steps: int) -> int:
+    """Number of leading steps the readout skips; an error if nothing would be left."""
+    skip = int(round(readout_start / dt))
+    if skip >= n_steps:
+        raise ValueError(f"readout_start = {readout_start} leaves no step to read out: the sequence has "
+                         f"{n_steps} steps of dt = {dt} ({n_steps * dt:g} time units)")
+    return skip
+
+
+def predict(r_out: np.ndarray, skip: int = 0) -> np.ndarray:
+    """Class per sequence: argmax of the output ``r_out (steps, B, classes)`` summed from step ``skip`` on."""
+    return r_out[skip:].sum(axis=0).argmax(axis=1)
+
+
+def evaluate(net: GLENetwork, get_batch: Callable, n: int, batch: int, carry_state: bool = False,
+             readout_start: float = 0.0):
+    """Predictions (readout from ``readout_start``), all-steps predictions and mean per-step loss over
+    ``n`` sequences, without learning."""
+    preds, preds_all, loss_sum = [], [], 0.0
     for k in range(0, n, batch):
         xb, yb = get_batch(np.arange(k, min(n, k + batch)))
+        skip = readout_steps(readout_start, net.dt, len(xb))
         out = net.run(xb, np.broadcast_to(yb, (len(xb), len(yb))), record=("r_out", "loss"),
                       reset=_reset(net, carry_state, len(yb)))
-        preds.append(out["r_out"].sum(axis=0).argmax(axis=1))
+        preds.append(predict(out["r_out"], skip))
+        preds_all.append(predict(out["r_out"]))
         loss_sum += float(np.mean(out["loss"])) * len(yb)
-    pred = np.concatenate(preds)
-    return pred, loss_sum / n
+    return np.concatenate(preds), np.concatenate(preds_all), loss_sum / n
+
+
+def readout_accuracy(net: GLENetwork, get_batch: Callable, n: int, batch: int, starts, carry_state: bool = False):
+    """Accuracy (%) over ``n`` sequences of the readout from each step in ``starts``, without learning.
+
+    Shows how the choice of ``readout_start`` matters for a trained network.
+    """
+    starts = np.asarray(starts, dtype=int)
+    correct = np.zeros(len(starts))
+    for k in range(0, n, batch):
+        xb, yb = get_batch(np.arange(k, min(n, k + batch)))
+        r = net.run(xb, record=("r_out",), reset=_reset(net, carry_state, len(yb)))["r_out"]
+        tail = np.cumsum(r[::-1], axis=0)[::-1]       # tail[s] = r[s:].sum(0)
+        correct += (tail[starts].argmax(axis=2) == yb).sum(axis=1)
+    return 100.0 * correct / n
+
+
+def plot_readout(ctx, curve: dict, readout_start: float, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    for s in ("train", "test", "val"):
+        if f"{s}_acc" in curve:
+            ax.plot(curve["start_time"], curve[f"{s}_acc"], marker=".", label=s)
+    ax.axvline(readout_start, c="0.5", ls=":", label=f"readout_start = {readout_start:g}")
+    ax.set(xlabel="readout start (time units after sequence start)", ylabel="accuracy (%)", title=title)
+    ax.legend(fontsize=8)
+    ctx.save_figure(fig, "readout_start.png")
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
@@ -106,7 +160,7 @@ def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, 
     else:
         net = make_net()
         prog = {"epoch": 0, "train_acc": [], "train_loss": [], "lr": [], "best_loss": None, "bad_epochs": 0,
-                "train_time_s": 0.0, **{f"{s}_{k}": [] for s in evals for k in ("acc", "loss")}}
+                "train_time_s": 0.0, **{f"{s}_{k}": [] for s in evals for k in ("acc", "acc_all_steps", "loss")}}
     ctx.partial[name] = prog
     n_batches = (n_train + tr.batch - 1) // tr.batch
     bar = None
@@ -120,9 +174,10 @@ def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, 
         for k in range(0, n_train, tr.batch):
             idx = np.sort(order[k:k + tr.batch])
             xb, yb = get_train(idx)
+            skip = readout_steps(tr.readout_start, net.dt, len(xb))
             out = net.run(xb, np.broadcast_to(yb, (len(xb), len(yb))), learn=True, record=("r_out", "loss"),
                           reset=_reset(net, tr.carry_state, len(yb)))
-            correct += int((out["r_out"].sum(axis=0).argmax(axis=1) == yb).sum())
+            correct += int((predict(out["r_out"], skip) == yb).sum())
             loss_sum += float(np.mean(out["loss"])) * len(yb)
             if bar is not None:
                 bar.update(1)
@@ -133,8 +188,9 @@ def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, 
         prog["train_loss"].append(loss_sum / n_train)
         prog["lr"].append(net.optimizer.lr)
         for s, (get, ys) in evals.items():
-            pred, loss = evaluate(net, get, len(ys), tr.batch, tr.carry_state)
+            pred, pred_all, loss = evaluate(net, get, len(ys), tr.batch, tr.carry_state, tr.readout_start)
             prog[f"{s}_acc"].append(100.0 * float(np.mean(pred == ys)))
+            prog[f"{s}_acc_all_steps"].append(100.0 * float(np.mean(pred_all == ys)))
             prog[f"{s}_loss"].append(loss)
             prog[f"{s}_pred"] = pred.tolist()
         # halve the learning rate when the monitored loss stops improving (ReduceLROnPlateau)
@@ -154,6 +210,8 @@ def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, 
     res["n_params"] = int(sum(w.size for w in net.weights) + sum(b.size for b in net.biases))
     for s in ("train",) + tuple(evals):
         res[f"final_{s}_acc"] = res[f"{s}_acc"][-1]
+    for s in evals:
+        res[f"final_{s}_acc_all_steps"] = res[f"{s}_acc_all_steps"][-1]
     res["net"] = net
     return res
 

@@ -21,3 +21,5 @@ def _in(unit, what):
 Time = Annotated[float, BeforeValidator(_in(pq.ms, "time")), Field(gt=0, allow_inf_nan=False)]
 #: frequency in Hz (plain numbers are Hz)
 Frequency = Annotated[float, BeforeValidator(_in(pq.Hz, "frequency")), Field(gt=0, allow_inf_nan=False)]
+#: a time that may be zero (an offset or a delay), in ms
+NonNegativeTime = Annotated[float, BeforeValidator(_in(pq.ms, "time")), Field(ge=0, allow_inf_nan=False)]

@@ -18,7 +18,7 @@ from ..baselines import train_mlp
 from ..data.mnist1d import as_steps, load_mnist1d
 from ..protocol import ProtocolBase
 from .classify import (MLP, LaggedNetwork, Training, confusion_matrix, network_factory, plot_confusion,
-                       plot_learning_curves, train_online)
+                       plot_learning_curves, plot_readout, readout_accuracy, train_online)
 from .fields import Time
 
 
@@ -58,7 +58,15 @@ def run(cfg: Config, ctx) -> dict:
             res = train_online(make_net, (lambda i: (X[:, i], data["y"][i]), data["y"]),
                                {"test": (lambda i: (Xt[:, i], data["y_test"][i]), data["y_test"])},
                                cfg.training, ctx, monitor="test")
-            res["_examples"] = res.pop("net").run(Xt[:, :3], record=("r_out",))["r_out"]
+            net = res.pop("net")
+            tr = cfg.training
+            # accuracy of the trained network against the readout's start (first third of the sequence)
+            starts = np.arange(0, X.shape[0] // 3, max(1, X.shape[0] // 60))
+            res["readout_curve"] = {"start_time": (starts * cfg.dt).round(6).tolist(), **{
+                f"{s}_acc": readout_accuracy(net, get, len(ys), tr.batch, starts, tr.carry_state).round(2).tolist()
+                for s, get, ys in (("train", lambda i: (X[:, i], data["y"][i]), data["y"]),
+                                   ("test", lambda i: (Xt[:, i], data["y_test"][i]), data["y_test"]))}}
+            res["_examples"] = net.run(Xt[:, :3], record=("r_out",))["r_out"]
         else:
             m = cfg.mlp
             res = train_mlp(data["x"], data["y"], data["x_test"], data["y_test"], hidden=tuple(m.hidden),
@@ -72,6 +80,7 @@ def run(cfg: Config, ctx) -> dict:
     plot_learning_curves(ctx, results, ("test",), {"paper GLE 91.7 %": 91.7, "paper MLP 65.0 %": 65.0}, "MNIST-1D")
     plot_confusion(ctx, results, names)
     if "gle" in results:
+        plot_readout(ctx, results["gle"]["readout_curve"], cfg.training.readout_start, "MNIST-1D: readout start")
         _plot_examples(ctx, cfg, results["gle"].pop("_examples"), data)
     return {"methods": results, "class_names": names, "n_train": len(data["x"]), "n_test": len(data["x_test"]),
             "final_test_acc": {k: v["final_test_acc"] for k, v in results.items()}}

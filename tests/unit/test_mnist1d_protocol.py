@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from cortical_gle.data.mnist1d import as_steps, load_mnist1d
-from cortical_gle.tasks.classify import confusion_matrix
+from cortical_gle.protocol import ProtocolError, load_protocol, parse_overrides
+from cortical_gle.tasks.classify import (LaggedNetwork, confusion_matrix, evaluate, network_factory, predict,
+                                        readout_accuracy, readout_steps)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +53,36 @@ def test_as_steps_holds_each_point():
 def test_confusion_matrix_by_hand():
     cm = confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], 3)
     assert cm.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+
+
+def test_readout_skips_leading_steps():
+    # class 1 dominates the first 3 steps, class 2 (weaker) the 7 after: the sums disagree
+    r = np.zeros((10, 1, 3))
+    r[:3, 0, 1], r[3:, 0, 2] = 5.0, 1.0
+    assert predict(r).tolist() == [1]
+    assert predict(r, readout_steps(0.6, 0.2, 10)).tolist() == [2]
+
+
+def test_readout_start_must_leave_steps():
+    with pytest.raises(ValueError, match="readout_start = 72.0 leaves no step to read out.*360 steps"):
+        readout_steps(72.0, 0.2, 360)
+    with pytest.raises(ProtocolError, match="readout_start"):
+        load_protocol("mnist1d", parse_overrides(["training.readout_start=-1"]))
+
+
+def test_readout_curve_matches_evaluate():
+    # the curve (tail sums by cumsum) and evaluate (slices) are two routes to the same predictions
+    x = np.random.default_rng(3).standard_normal((40, 30, 3)).astype(np.float32)
+    net = network_factory(LaggedNetwork(n_hidden=1, n_le=20, n_li=0), 3, 10, 0.2, 1e-3, seed=0)()
+    for w in net.weights:
+        w *= 4                                   # outputs that differ between sequences and over time
+    zeros = np.zeros(30, dtype=int)
+    preds = {s: evaluate(net, lambda i: (x[:, i], zeros[i]), 30, 10, readout_start=s)[0] for s in (0.0, 1.0, 4.0)}
+    y = preds[4.0]                               # labels = what the readout from t = 4 (step 20) says
+    curve = readout_accuracy(net, lambda i: (x[:, i], y[i]), 30, 10, [0, 5, 20])
+    assert curve[2] == 100.0
+    assert curve[0] == pytest.approx(100 * np.mean(preds[0.0] == y)) and curve[0] < 100.0
+    assert curve[1] == pytest.approx(100 * np.mean(preds[1.0] == y))
 
 
 SMALL = ["--set", "data.n_train=400", "--set", "data.n_test=200", "--set", "training.epochs=4",
