@@ -31,9 +31,13 @@ def per_step(net, learn, batch, steps):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps-per-frame", type=int, default=4)
+    ap.add_argument("--steps-per-frame", type=int, default=None,
+                    help="Euler steps per Mel frame (default: the shipped speech-commands protocol's)")
     ap.add_argument("--epochs", type=int, default=420)
     args = ap.parse_args()
+    if args.steps_per_frame is None:
+        from cortical_gle.protocol import load_protocol
+        args.steps_per_frame = load_protocol("speech-commands")[0].network.steps_per_frame
     spec = lagged_mlp_network(32, 12, 3, 50, 100, 1.0, 0.05)
     net = GLENetwork(spec, 0.05, dtype=np.float32, seed=0)
     net.configure_learning("adam", lr=1e-3)

@@ -50,7 +50,7 @@ class Network(LaggedNetwork):
     n_le: int = Field(50, ge=0)
     n_li: int = Field(100, ge=0)
     tau: Time = 1.0
-    steps_per_frame: int = Field(4, ge=1)
+    steps_per_frame: int = Field(8, ge=1)
 
 
 class Config(ProtocolBase):
@@ -59,7 +59,7 @@ class Config(ProtocolBase):
     methods: list[Literal["gle", "mlp"]] = Field(["gle", "mlp"], min_length=1)
     data: Data = Data()
     network: Network = Network()
-    training: Training = Training(epochs=80, batch=256, lr=1e-3, plateau_patience=3)
+    training: Training = Training(epochs=120, batch=256, lr=1e-3, plateau_patience=3)
     mlp: MLP = MLP(epochs=60)
 
 
