@@ -50,22 +50,21 @@ def run(cfg: Config, ctx) -> dict:
     if d.n_test:
         data["x_test"], data["y_test"] = data["x_test"][: d.n_test], data["y_test"][: d.n_test]
     X, Xt = as_steps(data["x"], d.upsample), as_steps(data["x_test"], d.upsample)
+    sets = {"train": (lambda i: (X[:, i], data["y"][i]), data["y"]),
+            "test": (lambda i: (Xt[:, i], data["y_test"][i]), data["y_test"])}
     results = {}
     for method in cfg.methods:
         t0 = time.perf_counter()
         if method == "gle":
             make_net = network_factory(nw, 1, 10, cfg.dt, cfg.training.lr, ctx.seed)
-            res = train_online(make_net, (lambda i: (X[:, i], data["y"][i]), data["y"]),
-                               {"test": (lambda i: (Xt[:, i], data["y_test"][i]), data["y_test"])},
-                               cfg.training, ctx, monitor="test")
-            net = res.pop("net")
-            tr = cfg.training
+            res = train_online(make_net, sets["train"], {"test": sets["test"]}, cfg.training, ctx, monitor="test")
+            net, tr = res.pop("net"), cfg.training
             # accuracy of the trained network against the readout's start (first third of the sequence)
             starts = np.arange(0, X.shape[0] // 3, max(1, X.shape[0] // 60))
-            res["readout_curve"] = {"start_time": (starts * cfg.dt).round(6).tolist(), **{
-                f"{s}_acc": readout_accuracy(net, get, len(ys), tr.batch, starts, tr.carry_state).round(2).tolist()
-                for s, get, ys in (("train", lambda i: (X[:, i], data["y"][i]), data["y"]),
-                                   ("test", lambda i: (Xt[:, i], data["y_test"][i]), data["y_test"]))}}
+            res["readout_curve"] = {"start_time": (starts * cfg.dt).round(6).tolist()}
+            for s, (get, ys) in sets.items():
+                acc = readout_accuracy(net, get, len(ys), tr.batch, starts, tr.carry_state)
+                res["readout_curve"][f"{s}_acc"] = acc.round(2).tolist()
             res["_examples"] = net.run(Xt[:, :3], record=("r_out",))["r_out"]
         else:
             m = cfg.mlp
