@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ..io import atomic_savez
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("CORTICAL_GLE_CACHE", Path.home() / ".cache" / "cortical_gle"))
+from . import default_cache_dir
 
 
 def load_mnist1d(final_seq_length: int = 72, num_samples: int = 5000, train_split: float = 0.8, seed: int = 42,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_savez
+from . import default_cache_dir
 
 COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 CLASS_NAMES = COMMANDS + ("_silence_", "_unknown_")
@@ -43,8 +44,8 @@ def _check_layout(root: Path) -> list:
     return words
 
 
-def read_clip(path: Path, report: dict) -> np.ndarray | None:
-    """A 1 s clip at 16 kHz, resampled if needed (counted), or ``None`` if unreadable (counted)."""
+def _read_audio(path: Path, report: dict) -> np.ndarray | None:
+    """Mono audio at 16 kHz (resampled if needed, counted), or ``None`` if unreadable (counted)."""
     import soundfile as sf
 
     try:
@@ -60,6 +61,14 @@ def read_clip(path: Path, report: dict) -> np.ndarray | None:
         import librosa
         audio = librosa.resample(audio, orig_sr=sr, target_sr=SAMPLE_RATE)
         report["resampled"] += 1
+    return audio
+
+
+def read_clip(path: Path, report: dict) -> np.ndarray | None:
+    """A 1 s clip at 16 kHz (zero-padded or cut), or ``None`` if unreadable (counted)."""
+    audio = _read_audio(path, report)
+    if audio is None:
+        return None
     out = np.zeros(SAMPLE_RATE, dtype=np.float32)
     out[: min(SAMPLE_RATE, audio.size)] = audio[:SAMPLE_RATE]
     return out
@@ -102,7 +111,7 @@ def load_speech_commands(path, n_mels: int = 32, n_frames: int = 32, seed: int =
     words = _check_layout(root)
     settings = {"n_mels": n_mels, "n_frames": n_frames, "seed": seed, "version": 1}
     key = _fingerprint(root, settings)
-    cache = Path(cache_dir or Path.home() / ".cache" / "cortical_gle") / f"speech_{key}.npz"
+    cache = Path(cache_dir or default_cache_dir()) / f"speech_{key}.npz"
     if cache.exists():
         try:
             with np.load(cache, allow_pickle=False) as f:
@@ -163,17 +172,6 @@ def load_speech_commands(path, n_mels: int = 32, n_frames: int = 32, seed: int =
 
 
 def read_clip_long(path: Path, report: dict) -> np.ndarray | None:
-    """A whole background-noise file at 16 kHz (or ``None`` if unreadable, counted)."""
-    import soundfile as sf
-
-    try:
-        audio, sr = sf.read(path, dtype="float32", always_2d=True)
-    except Exception as err:  # noqa: BLE001
-        report["skipped"].append(f"{path.name}: {type(err).__name__}")
-        return None
-    audio = audio.mean(axis=1)
-    if sr != SAMPLE_RATE:
-        import librosa
-        audio = librosa.resample(audio, orig_sr=sr, target_sr=SAMPLE_RATE)
-        report["resampled"] += 1
-    return audio if audio.size > SAMPLE_RATE else None
+    """A whole background-noise file at 16 kHz, or ``None`` if unreadable or shorter than 1 s."""
+    audio = _read_audio(path, report)
+    return audio if audio is not None and audio.size > SAMPLE_RATE else None

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..baselines import train_mlp
+from ..data import default_cache_dir
 from ..data.speech_commands import CLASS_NAMES, load_speech_commands
 from ..data.speech_synth import synthesize_speech_commands
 from ..protocol import ProtocolBase
@@ -64,7 +65,6 @@ class Config(ProtocolBase):
 
 
 def _cache_root(cfg: Config) -> Path:
-    from ..data.mnist1d import default_cache_dir
     return Path(cfg.data.cache_dir) if cfg.data.cache_dir else default_cache_dir()
 
 
