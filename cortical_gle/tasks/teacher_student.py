@@ -237,7 +237,7 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
                                lr_tau=lr, tau_min=cfg.learning.tau_min or 10 * dt)
         net.reset(tm.batch)
         log = {"chunks_done": 0, "steps": 0, "loss_sum": 0.0, "loss_n": 0, "loss_curve": [],
-               "loss_t": [], "tau_curve": [], "trace_start": None, "trace_end": [], "train_losses": [],
+               "loss_t": [], "tau_curve": [], "trace_start": [], "trace_end": [], "train_losses": [],
                "train_time_s": 0.0}
         # dynamics settle before learning starts (no learning, student follows the stream)
         pos = 0
@@ -261,13 +261,12 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
                 r_out[t] = net.output
         else:
             g = bptt_gradient(net, x, y, initial_state=net.state, padded=True)
-            losses = g["losses"]
-            net.state = g["state"]
-            net.optimizer.step(net._theta, g["flat"] / n)
-            if net.tau_optimizer is not None:
-                net.tau_optimizer.step(net.params.tau_m.reshape(-1), g["tau_flat"] / n)
-                net.check_tau()
-            r_out = g["r_after"]
+            losses, r_out, net.state = g["losses"], g["r_after"], g["state"]
+            # the window's gradient, per step (lr was scaled by the window), through the network's own update
+            net.grads.flat[...] = g["flat"] / n
+            if net.grads.tau_m is not None:
+                net.grads.tau_m.reshape(-1)[...] = g["tau_flat"] / n
+            net.apply_gradients()
         # bookkeeping: loss curve on a fixed grid of `every` steps, tau trajectory, traces
         for k in range(0, n):
             log["loss_sum"] += losses[k]
@@ -279,8 +278,6 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
                 log["loss_sum"], log["loss_n"] = 0.0, 0
         log["train_losses"].append(float(np.mean(losses)))
         pair = np.stack([r_out[:, 0, 0], y_after[:, 0, 0]], axis=1)
-        if log["trace_start"] is None:
-            log["trace_start"] = []
         if len(log["trace_start"]) < trace_n:
             log["trace_start"].extend(pair[: trace_n - len(log["trace_start"])].tolist())
         log["trace_end"] = (log["trace_end"] + pair.tolist())[-trace_n:]

@@ -37,13 +37,13 @@ def _copy_state(state: GLEState) -> GLEState:
     return GLEState(*(getattr(state, f).copy() for f in GLEState.__dataclass_fields__))
 
 
-def forward_record(net, x, initial_state: GLEState | None = None, final_state: list | None = None):
+def forward_record(net, x, initial_state: GLEState | None = None):
     """Run ``x`` (steps, batch, n_in) without errors and record what the adjoint needs.
 
     Returns a dict with ``x_in`` (T, L, B, N), ``du`` (T, L, B, N),
     ``rp_next`` = phi'(u_pro(t+1)) (T, L, B, N) and ``r_out`` (T+1, B, n_out),
-    where ``r_out[t]`` is the output *before* step ``t``.  The network's own
-    state is not touched.
+    where ``r_out[t]`` is the output *before* step ``t``, and ``state``, the
+    state after the last step.  The network's own state is not touched.
     """
     x = np.asarray(x, dtype=net.dtype)
     if x.ndim != 3 or x.shape[2] != net.spec.n_in:
@@ -67,8 +67,7 @@ def forward_record(net, x, initial_state: GLEState | None = None, final_state: l
         rec["du"][t] = st.du
         rec["rp_next"][t] = st.rp
     rec["r_out"][T] = st.R[-1, :, :n_out]
-    if final_state is not None:
-        final_state.append(st)
+    rec["state"] = st
     return rec
 
 
@@ -108,8 +107,7 @@ def bptt_gradient(net, x, target, window: int | None = None, initial_state: GLES
     """
     if window is not None and (not isinstance(window, (int, np.integer)) or window < 1):
         raise ValueError(f"window must be a positive number of steps or None, got {window!r}")
-    final = []
-    rec = forward_record(net, x, initial_state, final)
+    rec = forward_record(net, x, initial_state)
     T, L, B, N = rec["x_in"].shape
     p = net.params
     n_out = net.spec.n_out
@@ -154,7 +152,7 @@ def bptt_gradient(net, x, target, window: int | None = None, initial_state: GLES
             gb[l] = 0.0
     out = {}
     if padded:
-        out = {"flat": np.concatenate([gW.ravel(), gb.ravel()]), "tau_flat": gtau.ravel().copy(), "state": final[0],
+        out = {"flat": np.concatenate([gW.ravel(), gb.ravel()]), "tau_flat": gtau.ravel().copy(), "state": rec["state"],
                "r_after": rec["r_out"][1:]}
     return {
         **out,

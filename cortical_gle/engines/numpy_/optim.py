@@ -11,6 +11,8 @@ import math
 import numba as nb
 import numpy as np
 
+from .dynamics import PARALLEL_MIN_SIZE
+
 
 def _adam_py(theta, grad, m, s, lr_t, beta1, beta2, eps):
     for i in nb.prange(theta.size):
@@ -64,7 +66,7 @@ class Adam:
         b1, b2 = self.betas
         lr_t = self.lr * math.sqrt(1.0 - b2 ** self.t) / (1.0 - b1 ** self.t)
         c = self._dtype
-        kernel = _adam_par if theta.size >= 16384 else _adam_seq
+        kernel = _adam_par if theta.size >= PARALLEL_MIN_SIZE else _adam_seq
         kernel(theta, grad, self.m, self.s, c(lr_t), c(b1), c(b2), c(self.eps))
 
     def state_dict(self) -> dict:
