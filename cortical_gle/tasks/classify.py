@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..engines.numpy_ import GLENetwork
 from ..networks import lagged_mlp_network
+from ..protocol import ProtocolBase
 from .fields import NonNegativeTime, Time
 
 
@@ -68,6 +69,14 @@ class MLP(BaseModel):
     epochs: int = Field(100, ge=1)
     lr: float = Field(1e-3, gt=0)
     batch: int = Field(100, ge=1)
+
+
+class ClassifierProtocol(ProtocolBase):
+    """Keys every online-classification protocol has: GLE trained online and the MLP baseline."""
+
+    methods: list[Literal["gle", "mlp"]] = Field(["gle", "mlp"], min_length=1)
+    training: Training = Training()
+    mlp: MLP = MLP()
 
 
 def _reset(net: GLENetwork, carry_state: bool, batch: int) -> bool:

@@ -16,8 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..baselines import train_mlp
 from ..data.mnist1d import as_steps, load_mnist1d
-from ..protocol import ProtocolBase
-from .classify import (MLP, LaggedNetwork, Training, confusion_matrix, network_factory, plot_confusion,
+from .classify import (ClassifierProtocol, LaggedNetwork, confusion_matrix, network_factory, plot_confusion,
                        plot_learning_curves, plot_readout, readout_accuracy, train_online)
 from .fields import Time
 
@@ -32,14 +31,11 @@ class Data(BaseModel):
     cache_dir: str | None = None
 
 
-class Config(ProtocolBase):
+class Config(ClassifierProtocol):
     task: Literal["mnist1d"]
     dt: Time = 0.2
-    methods: list[Literal["gle", "mlp"]] = Field(["gle", "mlp"], min_length=1)
     data: Data = Data()
     network: LaggedNetwork = LaggedNetwork()
-    training: Training = Training()
-    mlp: MLP = MLP()
 
 
 def run(cfg: Config, ctx) -> dict:

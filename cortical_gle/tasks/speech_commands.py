@@ -21,9 +21,8 @@ from ..baselines import train_mlp
 from ..data import default_cache_dir
 from ..data.speech_commands import CLASS_NAMES, load_speech_commands
 from ..data.speech_synth import synthesize_speech_commands
-from ..protocol import ProtocolBase
-from .classify import (MLP, LaggedNetwork, Training, confusion_matrix, network_factory, plot_confusion,
-                       plot_learning_curves, train_online)
+from .classify import (MLP, ClassifierProtocol, LaggedNetwork, Training, confusion_matrix, network_factory,
+                       plot_confusion, plot_learning_curves, train_online)
 from .fields import Time
 
 
@@ -54,10 +53,9 @@ class Network(LaggedNetwork):
     steps_per_frame: int = Field(8, ge=1)
 
 
-class Config(ProtocolBase):
+class Config(ClassifierProtocol):
     task: Literal["speech-commands"]
     dt: Time = 0.05
-    methods: list[Literal["gle", "mlp"]] = Field(["gle", "mlp"], min_length=1)
     data: Data = Data()
     network: Network = Network()
     training: Training = Training(epochs=120, batch=256, lr=1e-3, plateau_patience=3)
