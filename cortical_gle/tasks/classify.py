@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..engines.numpy_ import GLENetwork
+from ..engines.numpy_.losses import loss_and_dloss
 from ..networks import lagged_mlp_network
 from ..protocol import ProtocolBase
 from .fields import NonNegativeTime, Time
@@ -59,6 +60,9 @@ class Training(BaseModel):
                                                  "(the paper's code never resets)")
     readout_start: NonNegativeTime = Field(0.0, description="the prediction sums the output from this time after "
                                                             "the sequence start on (0: all steps)")
+    monitor: Literal["val", "test"] = Field("val", description="set whose loss drives the learning-rate plateau: "
+                                                                "'val' (held out from training) or 'test' (the "
+                                                                "paper's code; leaks test information into training)")
 
 
 class MLP(BaseModel):
@@ -100,17 +104,33 @@ def predict(r_out: np.ndarray, skip: int = 0) -> np.ndarray:
 def evaluate(net: GLENetwork, get_batch: Callable, n: int, batch: int, carry_state: bool = False,
              readout_start: float = 0.0):
     """Predictions (readout from ``readout_start``), all-steps predictions and mean per-step loss over
-    ``n`` sequences, without learning."""
+    ``n`` sequences, without learning.
+
+    The network runs on the inputs alone: no label reaches it (no output error,
+    so the error units stay silent), and the loss is computed afterwards from
+    the recorded outputs.  The network's state is restored when the evaluation
+    ends, so with ``carry_state`` the next training batch continues from the
+    last *training* batch: nothing of an evaluated set reaches training.
+    """
     preds, preds_all, loss_sum = [], [], 0.0
-    for k in range(0, n, batch):
-        xb, yb = get_batch(np.arange(k, min(n, k + batch)))
-        skip = readout_steps(readout_start, net.dt, len(xb))
-        out = net.run(xb, np.broadcast_to(yb, (len(xb), len(yb))), record=("r_out", "loss"),
-                      reset=_reset(net, carry_state, len(yb)))
-        preds.append(predict(out["r_out"], skip))
-        preds_all.append(predict(out["r_out"]))
-        loss_sum += float(np.mean(out["loss"])) * len(yb)
+    saved = net.state_snapshot()
+    try:
+        for k in range(0, n, batch):
+            xb, yb = get_batch(np.arange(k, min(n, k + batch)))
+            skip = readout_steps(readout_start, net.dt, len(xb))
+            r = net.run(xb, record=("r_out",), reset=_reset(net, carry_state, len(yb)))["r_out"]
+            preds.append(predict(r, skip))
+            preds_all.append(predict(r))
+            loss_sum += sequence_loss(net.spec.loss, r, yb) * len(yb)
+    finally:
+        net.restore_state(saved)
     return np.concatenate(preds), np.concatenate(preds_all), loss_sum / n
+
+
+def sequence_loss(kind: str, r_out: np.ndarray, labels: np.ndarray) -> float:
+    """Mean over steps and sequences of the output loss of ``r_out (steps, B, classes)`` against ``labels (B,)``."""
+    steps, B, n_out = r_out.shape
+    return loss_and_dloss(kind, r_out.reshape(steps * B, n_out), np.tile(labels, steps))[0]
 
 
 def readout_accuracy(net: GLENetwork, get_batch: Callable, n: int, batch: int, starts, carry_state: bool = False):
@@ -120,11 +140,15 @@ def readout_accuracy(net: GLENetwork, get_batch: Callable, n: int, batch: int, s
     """
     starts = np.asarray(starts, dtype=int)
     correct = np.zeros(len(starts))
-    for k in range(0, n, batch):
-        xb, yb = get_batch(np.arange(k, min(n, k + batch)))
-        r = net.run(xb, record=("r_out",), reset=_reset(net, carry_state, len(yb)))["r_out"]
-        tail = np.cumsum(r[::-1], axis=0)[::-1]       # tail[s] = r[s:].sum(0)
-        correct += (tail[starts].argmax(axis=2) == yb).sum(axis=1)
+    saved = net.state_snapshot()
+    try:
+        for k in range(0, n, batch):
+            xb, yb = get_batch(np.arange(k, min(n, k + batch)))
+            r = net.run(xb, record=("r_out",), reset=_reset(net, carry_state, len(yb)))["r_out"]
+            tail = np.cumsum(r[::-1], axis=0)[::-1]       # tail[s] = r[s:].sum(0)
+            correct += (tail[starts].argmax(axis=2) == yb).sum(axis=1)
+    finally:
+        net.restore_state(saved)
     return 100.0 * correct / n
 
 
@@ -151,17 +175,21 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
 
 
 def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, tr: Training, ctx,
-                 monitor: str, name: str = "gle") -> dict:
+                 monitor: str | None = None, name: str = "gle") -> dict:
     """Train ``make_net()`` online; ``train`` and each of ``evals`` are ``(get_batch, labels)``.
 
     ``get_batch(indices)`` returns ``(x (steps, B, n_in), y (B,))``.  ``monitor``
-    names the evaluation set whose loss drives the learning-rate plateau.
+    names the evaluation set whose loss drives the learning-rate plateau
+    (default ``tr.monitor``).
     Returns per-epoch ``train_acc``, ``train_loss``, ``<set>_acc``, ``<set>_loss``,
     ``lr``, the last predictions ``<set>_pred``, ``train_time_s``, ``n_params``,
     ``final_<set>_acc`` and the trained network (``net``).
     """
     get_train, y_train = train
     n_train = len(y_train)
+    monitor = monitor or tr.monitor
+    if monitor not in evals:
+        raise ValueError(f"training.monitor = {monitor!r}, but the task evaluates only {', '.join(evals)}")
     ckpt = ctx.path(f"checkpoint_{name}.npz")
     if ctx.resume and ckpt.exists():
         net = GLENetwork.load(ckpt)

@@ -12,7 +12,7 @@ import time
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..baselines import train_mlp
 from ..data.mnist1d import as_steps, load_mnist1d
@@ -27,6 +27,8 @@ class Data(BaseModel):
     upsample: int = Field(1, ge=1)
     n_train: int | None = Field(None, ge=1, description="use the first n training sequences (None: all 4000)")
     n_test: int | None = Field(None, ge=1)
+    n_val: int = Field(400, ge=0, description="training sequences held out as the validation set that drives the "
+                                              "lr plateau (a fixed draw by `seed`); 0 trains on all of them")
     seed: int = 42
     cache_dir: str | None = None
 
@@ -37,6 +39,13 @@ class Config(ClassifierProtocol):
     data: Data = Data()
     network: LaggedNetwork = LaggedNetwork()
 
+    @model_validator(mode="after")
+    def _monitor_needs_its_set(self):
+        if self.training.monitor == "val" and self.data.n_val == 0:
+            raise ValueError("training.monitor = 'val' needs a validation set: set data.n_val > 0 "
+                             "(or training.monitor = 'test', the paper's choice, which uses test information)")
+        return self
+
 
 def run(cfg: Config, ctx) -> dict:
     d, nw = cfg.data, cfg.network
@@ -45,15 +54,21 @@ def run(cfg: Config, ctx) -> dict:
         data["x"], data["y"] = data["x"][: d.n_train], data["y"][: d.n_train]
     if d.n_test:
         data["x_test"], data["y_test"] = data["x_test"][: d.n_test], data["y_test"][: d.n_test]
+    val_idx, train_idx = validation_split(len(data["y"]), d.n_val, d.seed)
     X, Xt = as_steps(data["x"], d.upsample), as_steps(data["x_test"], d.upsample)
-    sets = {"train": (lambda i: (X[:, i], data["y"][i]), data["y"]),
+    y = data["y"]
+    sets = {"train": (lambda i: (X[:, train_idx[i]], y[train_idx[i]]), y[train_idx]),
+            "val": (lambda i: (X[:, val_idx[i]], y[val_idx[i]]), y[val_idx]),
             "test": (lambda i: (Xt[:, i], data["y_test"][i]), data["y_test"])}
+    if d.n_val == 0:
+        del sets["val"]
     results = {}
     for method in cfg.methods:
         t0 = time.perf_counter()
         if method == "gle":
             make_net = network_factory(nw, 1, 10, cfg.dt, cfg.training.lr, ctx.seed)
-            res = train_online(make_net, sets["train"], {"test": sets["test"]}, cfg.training, ctx, monitor="test")
+            res = train_online(make_net, sets["train"], {k: v for k, v in sets.items() if k != "train"},
+                               cfg.training, ctx)
             net, tr = res.pop("net"), cfg.training
             # accuracy of the trained network against the readout's start (first third of the sequence)
             starts = np.arange(0, X.shape[0] // 3, max(1, X.shape[0] // 60))
@@ -64,7 +79,7 @@ def run(cfg: Config, ctx) -> dict:
             res["_examples"] = net.run(Xt[:, :3], record=("r_out",))["r_out"]
         else:
             m = cfg.mlp
-            res = train_mlp(data["x"], data["y"], data["x_test"], data["y_test"], hidden=tuple(m.hidden),
+            res = train_mlp(data["x"][train_idx], y[train_idx], data["x_test"], data["y_test"], hidden=tuple(m.hidden),
                             epochs=m.epochs, lr=m.lr, batch=m.batch, seed=ctx.seed)
             res["test_pred"] = res["test_pred"].tolist()
             res["final_test_acc"], res["final_train_acc"] = res["test_acc"][-1], res["train_acc"][-1]
@@ -77,8 +92,21 @@ def run(cfg: Config, ctx) -> dict:
     if "gle" in results:
         plot_readout(ctx, results["gle"]["readout_curve"], cfg.training.readout_start, "MNIST-1D: readout start")
         _plot_examples(ctx, cfg, results["gle"].pop("_examples"), data)
-    return {"methods": results, "class_names": names, "n_train": len(data["x"]), "n_test": len(data["x_test"]),
+    return {"methods": results, "class_names": names, "n_train": len(train_idx), "n_val": len(val_idx),
+            "n_test": len(data["x_test"]), "lr_plateau_monitor": cfg.training.monitor,
             "final_test_acc": {k: v["final_test_acc"] for k, v in results.items()}}
+
+
+def validation_split(n: int, n_val: int, seed: int):
+    """Indices ``(val, train)`` of ``n`` training sequences: ``n_val`` drawn once by ``seed``, the rest sorted.
+
+    The draw depends only on the data's seed, so every run (and every run seed)
+    holds out the same sequences; with ``n_val = 0`` training uses all ``n`` in order.
+    """
+    if n_val >= n:
+        raise ValueError(f"data.n_val = {n_val} leaves no training sequence (there are {n})")
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[:n_val]), np.sort(perm[n_val:])
 
 
 def _plot_examples(ctx, cfg, ex, data):

@@ -9,7 +9,7 @@ def test_quick_mnist1d_reaches_40_percent(tmp_path, monkeypatch):
     monkeypatch.setenv("CORTICAL_GLE_CACHE", str(tmp_path / "cache"))
     m = run_protocol("mnist1d", quick=True, out_dir=tmp_path, progress=False)
     gle = m["methods"]["gle"]
-    assert m["n_train"] == 4000 and gle["n_params"] == 14956
+    assert m["n_train"] == 3600 and m["n_val"] == 400 and m["lr_plateau_monitor"] == "val" and gle["n_params"] == 14956
     assert gle["final_test_acc"] >= 40.0 and gle["final_test_acc_all_steps"] >= 40.0
     assert m["methods"]["mlp"]["final_test_acc"] > 40.0
     for name in ("learning_curves.png", "confusion_matrix.png", "example_outputs.png"):

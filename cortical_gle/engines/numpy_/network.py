@@ -5,6 +5,7 @@ output, the optimizer, recording and checkpoints.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -181,6 +182,14 @@ class GLENetwork:
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.state = GLEState.zeros(self.n_layers, int(batch_size), self.width, self.dtype)
+
+    def state_snapshot(self):
+        """A copy of the dynamic state (``None`` before the first run), for :meth:`restore_state`."""
+        return _copy_state(self.state)
+
+    def restore_state(self, snapshot) -> None:
+        """Return to a state taken with :meth:`state_snapshot` (weights and optimizer are not touched)."""
+        self.state = _copy_state(snapshot)
 
     @property
     def output(self) -> np.ndarray:
@@ -399,6 +408,12 @@ class GLENetwork:
                 net.tau_optimizer.load_state_dict({k[5:]: v for k, v in data.items() if k.startswith("topt_")})
         net.tau_clamp_events = int(meta.get("tau_clamp_events", 0))
         return net
+
+
+def _copy_state(state):
+    if state is None:
+        return None
+    return dataclasses.replace(state, **{f.name: getattr(state, f.name).copy() for f in dataclasses.fields(state)})
 
 
 def _assign(name: str, values, views) -> None:
