@@ -106,14 +106,15 @@ def evaluate(net: GLENetwork, get_batch: Callable, n: int, batch: int, carry_sta
     """Predictions (readout from ``readout_start``), all-steps predictions and mean per-step loss over
     ``n`` sequences, without learning.
 
-    The network runs on the inputs alone: no label reaches it (no output error,
-    so the error units stay silent), and the loss is computed afterwards from
-    the recorded outputs.  The network's state is restored when the evaluation
+    The network runs on the inputs alone: no label reaches it (its error units
+    are silenced and no output error enters them), and the loss is computed
+    afterwards from the recorded outputs.  The network's state is restored when the evaluation
     ends, so with ``carry_state`` the next training batch continues from the
     last *training* batch: nothing of an evaluated set reaches training.
     """
     preds, preds_all, loss_sum = [], [], 0.0
     saved = net.state_snapshot()
+    net.silence_errors()
     try:
         for k in range(0, n, batch):
             xb, yb = get_batch(np.arange(k, min(n, k + batch)))
@@ -141,6 +142,7 @@ def readout_accuracy(net: GLENetwork, get_batch: Callable, n: int, batch: int, s
     starts = np.asarray(starts, dtype=int)
     correct = np.zeros(len(starts))
     saved = net.state_snapshot()
+    net.silence_errors()
     try:
         for k in range(0, n, batch):
             xb, yb = get_batch(np.arange(k, min(n, k + batch)))

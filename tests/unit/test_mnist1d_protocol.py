@@ -190,3 +190,25 @@ def test_interrupt_then_resume_equals_uninterrupted(tmp_path, cache):
     assert resumed["status"] == "complete"
     assert resumed["methods"]["gle"]["test_acc"] == ref_metrics["methods"]["gle"]["test_acc"]
     assert resumed["methods"]["gle"]["train_loss"] == ref_metrics["methods"]["gle"]["train_loss"]
+
+
+def test_silenced_errors_leave_the_forward_pass_unchanged_at_gamma_0():
+    """Evaluation silences the error units (float32 errors decaying without a teacher go subnormal and slow
+    every step ~6x).  With gamma = 0 errors never reach the soma, so the outputs must be identical bit for bit;
+    with gamma > 0 they differ (the check that silencing did something)."""
+    x = np.random.default_rng(5).standard_normal((40, 8, 3))
+    y = np.arange(8) % 4
+    for gamma, same in ((0.0, True), (0.5, False)):
+        net = network_factory(LaggedNetwork(n_hidden=2, n_le=5, n_li=5, dtype="float64"), 3, 4, 0.2, 1e-2, seed=0)()
+        if gamma:
+            import dataclasses
+            net = type(net)(dataclasses.replace(net.spec, gamma=gamma), net.dt, dtype=np.float64, seed=0)
+            net.configure_learning("adam", lr=1e-2)
+        net.run(x, np.broadcast_to(y, (40, 8)), learn=True)                 # errors now nonzero
+        snap = net.state_snapshot()
+        a = net.run(x, record=("r_out",), reset=False)["r_out"]
+        net.restore_state(snap)
+        net.silence_errors()
+        assert not net.state.v.any() and not net.state.e.any() and not net.state.top.any()
+        b = net.run(x, record=("r_out",), reset=False)["r_out"]
+        assert np.array_equal(a, b) == same

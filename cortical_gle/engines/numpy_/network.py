@@ -191,6 +191,18 @@ class GLENetwork:
         """Return to a state taken with :meth:`state_snapshot` (weights and optimizer are not touched)."""
         self.state = _copy_state(snapshot)
 
+    def silence_errors(self) -> None:
+        """Zero the error units (``v``, ``e`` and the top-down input): the network as it is without a teacher.
+
+        Without a target the errors only decay, and in float32 they pass through
+        subnormal numbers that make every step ~6x slower (measured on the
+        MNIST-1D network); silenced, they stay exactly zero.  The forward pass
+        is unchanged where ``gamma = 0`` (errors do not nudge the soma).
+        """
+        if self.state is not None:
+            for a in (self.state.v, self.state.e, self.state.top):
+                a[...] = 0.0
+
     @property
     def output(self) -> np.ndarray:
         """Output rates ``r_L(t)``, shape ``(batch, n_out)``."""
