@@ -11,5 +11,8 @@ class NumpyEngine:
     def build(self, spec, dt, **kwargs) -> GLENetwork:
         return GLENetwork(spec, dt, **kwargs)
 
+    def load(self, path) -> GLENetwork:
+        return GLENetwork.load(path)
+
 
 __all__ = ["NumpyEngine", "GLENetwork", "GLEParams", "GLEState", "gle_step", "DivergenceError"]
