@@ -162,9 +162,9 @@ def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, 
     """
     get_train, y_train = train
     n_train = len(y_train)
-    ckpt = ctx.path(f"checkpoint_{name}.npz")
-    if ctx.resume and ckpt.exists():
-        net = GLENetwork.load(ckpt)
+    ckpt = f"checkpoint_{name}.npz"
+    net = ctx.load_checkpoint(ckpt)   # only this run's own checkpoint, when resuming
+    if net is not None:
         prog = net.extra
     else:
         net = make_net()
@@ -212,7 +212,7 @@ def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, 
                 net.optimizer.lr *= tr.plateau_factor
                 prog["bad_epochs"] = 0
         prog["epoch"] = epoch + 1
-        net.save(ckpt, extra=prog)   # one atomic file: weights, optimizer and progress agree
+        ctx.save_checkpoint(net, ckpt, prog)   # one atomic file: weights, optimizer and progress agree
     if bar is not None:
         bar.close()
     res = {k: v for k, v in prog.items() if k not in ("epoch", "best_loss", "bad_epochs")}

@@ -12,6 +12,7 @@ import numpy as np
 from ...io import atomic_savez
 from ...phi import get_phi
 from ...spec import NetworkSpec
+from ...units import to_magnitude
 from .dynamics import DivergenceError, GLEGrads, GLEParams, GLEState, gle_step
 from .losses import check_target, loss_and_dloss
 from .optim import make_optimizer
@@ -61,8 +62,11 @@ class GLENetwork:
     Parameters
     ----------
     spec : NetworkSpec
-    dt : float
-        Time step in ``spec.time_unit``; must not exceed any time constant.
+    dt : float, quantity or str
+        Time step; a quantity (``10 * pq.us``) or a string (``"10 us"``) is
+        converted to ``spec.time_unit`` exactly as the spec converts its time
+        constants, and a plain number is read in ``spec.time_unit``.  Must not
+        exceed any time constant.
     dtype : numpy dtype
         ``float64`` (default) or ``float32``.
     seed : int, optional
@@ -78,8 +82,9 @@ class GLENetwork:
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-        spec.check_dt(float(dt))
-        self.spec, self.dt, self.dtype = spec, float(dt), dtype
+        dt = float(to_magnitude(dt, spec.time_unit, "dt"))   # a quantity in any time unit, as the spec reads taus
+        spec.check_dt(dt)
+        self.spec, self.dt, self.dtype = spec, dt, dtype
         L, N = len(spec.layers), max(spec.sizes)
         self.width = N
         # one flat buffer for W and b so that an optimizer updates both in one call
