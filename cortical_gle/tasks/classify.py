@@ -129,8 +129,6 @@ def readout_accuracy(net: GLENetwork, get_batch: Callable, n: int, batch: int, s
 
 
 def plot_readout(ctx, curve: dict, readout_start: float, title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
@@ -226,8 +224,6 @@ def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, 
 
 
 def plot_learning_curves(ctx, results: dict, sets: tuple, references: dict, title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -245,8 +241,6 @@ def plot_learning_curves(ctx, results: dict, sets: tuple, references: dict, titl
 
 
 def plot_confusion(ctx, results: dict, class_names: list, key: str = "test") -> None:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     n = len(class_names)

@@ -82,8 +82,6 @@ def run(cfg: Config, ctx) -> dict:
 
 
 def _plot_examples(ctx, cfg, ex, data):
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 3, figsize=(11, 5), sharex=True)

@@ -97,8 +97,6 @@ def run(cfg: Config, ctx) -> dict:
 
 
 def _plot(ctx, freqs, neurons):
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))

@@ -342,8 +342,6 @@ def run(cfg: Config, ctx) -> dict:
 
 
 def _plot(ctx, cfg, results, teacher):
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
