@@ -1,4 +1,5 @@
 """Smaller items of the review: optimizer files, the spec after learning, one Adam, the user's plot backend."""
+import time
 from types import SimpleNamespace
 
 import matplotlib
@@ -91,3 +92,28 @@ def test_plot_functions_leave_the_users_backend_alone(tmp_path, user_backend):
     teacher_student._plot(ctx, cfg, {"gle": run}, teacher_student.build_teacher(cfg))
     assert matplotlib.get_backend() == user_backend
     assert len(ctx.plots) == 8 and all((tmp_path / p).stat().st_size > 1000 for p in ctx.plots)
+
+
+def _engine_speed():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "engine_speed.py"
+    spec = importlib.util.spec_from_file_location("engine_speed", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_engine_speed_breakdown_never_shows_a_negative_share_and_names_its_reference():
+    """Parts that add up to more than a step (timed under load) leave the remainder unresolved, not negative;
+    otherwise parts and remainder add up to the step exactly.  The 450 steps/s reference names its source."""
+    mod = _engine_speed()
+    rows, rest = mod.breakdown(100.0, {"a": 60.0, "b": 50.0})
+    assert rest is None and all(share >= 0 for _, _, share in rows)
+    rows, rest = mod.breakdown(100.0, {"a": 60.0, "b": 30.0})
+    assert rest == pytest.approx(10.0) and sum(s for _, _, s in rows) + rest == pytest.approx(100.0)
+    ref = mod.PAPER_CODE_REFERENCE
+    assert ref["steps_per_s"] == 450.0 and "docs/model.md#reference-speed" in ref["source"]
+    # a disturbed repeat does not count: the minimum over repeats is kept
+    delays = iter([0.0, 0.05, 0.0, 0.0])          # warm-up, then repeats of 1 call: slow, fast, fast
+    assert mod.timed(lambda: time.sleep(next(delays)), 1, repeats=3) < 0.02
