@@ -117,3 +117,18 @@ def test_engine_speed_breakdown_never_shows_a_negative_share_and_names_its_refer
     # a disturbed repeat does not count: the minimum over repeats is kept
     delays = iter([0.0, 0.05, 0.0, 0.0])          # warm-up, then repeats of 1 call: slow, fast, fast
     assert mod.timed(lambda: time.sleep(next(delays)), 1, repeats=3) < 0.02
+
+
+def test_mnist1d_length_is_stated_one_way_360_points():
+    """The loader's default, the protocol's and both docstrings agree: 360 points, one step each at dt = 0.2."""
+    import inspect
+
+    from cortical_gle.data import mnist1d as data
+    from cortical_gle.tasks import mnist1d as task
+
+    default = inspect.signature(data.load_mnist1d).parameters["final_seq_length"].default
+    cfg = load_protocol("mnist1d")[0]
+    assert default == task.Data().final_seq_length == cfg.data.final_seq_length == 360
+    assert cfg.data.upsample == 1 and 360 * cfg.dt == pytest.approx(72.0)
+    for doc in (data.__doc__, task.__doc__):
+        assert "360 points" in doc and "72 x 5" not in doc
