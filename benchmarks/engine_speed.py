@@ -1,7 +1,7 @@
 """Training steps per second of the numpy engine on the paper's MNIST-1D network.
 
 One training step = forward dynamics, local errors and gradients, and a per-step Adam update
-(docs/model.md, "Discrete time"), batch 100, 6 hidden layers of 17 LE + 36 LI units.  Printed next
+(docs/model.md#discrete-time), batch 100, 6 hidden layers of 17 LE + 36 LI units.  Printed next
 to it, from the same run: the GFLOP/s those steps achieve in their matrix products, the GFLOP/s that
 numpy's matmul alone reaches on the same three stacked products, and the time of each part of a step.
 

@@ -1,4 +1,4 @@
-"""Phase advance of single GLE neurons driven by sinusoids (spec section 4, first row).
+"""Phase advance of single GLE neurons driven by sinusoids (docs/model.md#tasks-and-published-numbers).
 
 Each neuron (one ``(tau_m, tau_r)`` pair, linear ``phi``, input weight 1) is
 driven by ``sin(2 pi f t)``; every frequency is one batch element, so one

@@ -6,7 +6,7 @@ starts elsewhere and learns its weights (and ``tau_m``) online.  Every method
 sees the same input stream and the same teacher:
 
 ``gle``
-    GLE with prospective errors, a parameter update every step (spec section 2).
+    GLE with prospective errors, a parameter update every step (docs/model.md#discrete-time).
 ``gle_no_prospective``
     The same without error dynamics (``e`` = instantaneous top-down error).
 ``instantaneous_bp``

@@ -132,3 +132,32 @@ def test_mnist1d_length_is_stated_one_way_360_points():
     assert cfg.data.upsample == 1 and 360 * cfg.dt == pytest.approx(72.0)
     for doc in (data.__doc__, task.__doc__):
         assert "360 points" in doc and "72 x 5" not in doc
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading."""
+    import re
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_model_references_point_into_docs_model_md():
+    """Every reference ``model.md#<heading>`` in code, protocols and docs names a heading of docs/model.md, and no
+    comment points to the unshipped spec's numbered sections any more."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    model = (root / "docs" / "model.md").read_text()
+    anchors = {_slug(h) for h in re.findall(r"^#+ (.+)$", model, flags=re.M)}
+    assert {"continuous-model", "discrete-time", "microcircuit-mapping", "reference-speed"} <= anchors
+    files = [root / "README.md", *(p for d in ("cortical_gle", "protocols", "docs", "benchmarks", "tests")
+                                   for p in (root / d).rglob("*") if p.suffix in (".py", ".md", ".yaml"))]
+    old = re.compile("spec " + r"sections? \d")
+    refs = 0
+    for path in files:
+        text = path.read_text()
+        assert not old.search(text), f"{path} still points to a numbered spec section"
+        for anchor in re.findall(r"model\.md#([a-z0-9_-]+)", text):
+            assert anchor in anchors, f"{path}: model.md#{anchor} is not a heading of docs/model.md"
+            refs += 1
+    assert refs >= 20

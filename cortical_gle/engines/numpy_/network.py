@@ -58,7 +58,7 @@ def default_weights(spec: NetworkSpec, rng: np.random.Generator):
 
 
 class GLENetwork:
-    """A layered GLE network advanced step by step (spec section 2).
+    """A layered GLE network advanced step by step (docs/model.md#discrete-time).
 
     Parameters
     ----------
@@ -217,7 +217,7 @@ class GLENetwork:
         """One Euler step with input ``x`` (batch, n_in); returns the loss or ``None``.
 
         With ``learn=True`` the configured optimizer updates the parameters
-        after the step (spec section 2: all weights change after the step);
+        after the step (docs/model.md#discrete-time: all weights change after the step);
         ``compute_grads=True`` only fills :attr:`grads` (weights unchanged).
         """
         if self.state is None:
