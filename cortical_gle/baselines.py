@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .engines.numpy_.losses import softmax
+from .engines.numpy_.optim import Adam
 
 
 def train_mlp(x, y, x_test, y_test, hidden=(256, 256), epochs=200, lr=1e-3, batch=100, seed=0,
@@ -15,12 +16,19 @@ def train_mlp(x, y, x_test, y_test, hidden=(256, 256), epochs=200, lr=1e-3, batc
     """
     rng = np.random.default_rng(seed)
     sizes = [x.shape[1], *hidden, int(max(y.max(), y_test.max()) + 1)]
-    params = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        params += [rng.normal(0, np.sqrt(2.0 / a), (a, b)), np.zeros(b)]
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    t = 0
+    shapes = [s for a, b in zip(sizes[:-1], sizes[1:]) for s in ((a, b), (b,))]
+    # weights and biases are views of one flat buffer, updated by the engine's Adam in one call
+    theta = np.zeros(sum(int(np.prod(s)) for s in shapes))
+    grad_flat = np.zeros_like(theta)
+    params, grads, k = [], [], 0
+    for s in shapes:
+        n = int(np.prod(s))
+        params.append(theta[k:k + n].reshape(s))
+        grads.append(grad_flat[k:k + n].reshape(s))
+        k += n
+    for i in range(0, len(params), 2):
+        params[i][...] = rng.normal(0, np.sqrt(2.0 / sizes[i // 2]), params[i].shape)
+    adam = Adam(theta.size, lr)
 
     def forward(xb):
         acts = [xb]
@@ -44,17 +52,12 @@ def train_mlp(x, y, x_test, y_test, hidden=(256, 256), epochs=200, lr=1e-3, batc
             g = p
             g[np.arange(len(idx)), y[idx]] -= 1
             g /= len(idx)
-            grads = [None] * len(params)
             for i in range(len(params) - 2, -1, -2):
-                grads[i] = acts[i // 2].T @ g + weight_decay * params[i]
-                grads[i + 1] = g.sum(0)
+                grads[i][...] = acts[i // 2].T @ g + weight_decay * params[i]
+                grads[i + 1][...] = g.sum(0)
                 if i > 0:
                     g = (g @ params[i].T) * (acts[i // 2] > 0)
-            t += 1
-            for j, (pp, gg) in enumerate(zip(params, grads)):
-                m[j] = 0.9 * m[j] + 0.1 * gg
-                v[j] = 0.999 * v[j] + 0.001 * gg * gg
-                pp -= lr * (m[j] / (1 - 0.9 ** t)) / (np.sqrt(v[j] / (1 - 0.999 ** t)) + 1e-8)
+            adam.step(theta, grad_flat)
         pred = forward(x_test)[-1].argmax(1)
         hist["train_acc"].append(100.0 * correct / len(x))
         hist["test_acc"].append(100.0 * float((pred == y_test).mean()))

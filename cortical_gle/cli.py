@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def main(argv=None) -> int:
@@ -10,13 +11,16 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run a protocol (a shipped name or a YAML file)")
     p_run.add_argument("protocol", nargs="?", help="protocol name (see 'cortical-gle list') or path to a .yaml file")
-    p_run.add_argument("--engine", default="numpy")
+    p_run.add_argument("--engine", default=None, help="engine (default numpy)")
     p_run.add_argument("--quick", action="store_true", help="short version (what CI runs)")
-    p_run.add_argument("--seed", type=int, default=0)
+    p_run.add_argument("--seed", type=int, default=None, help="seed (default 0)")
     p_run.add_argument("--out", default=None, help="output folder (default runs/<protocol>)")
     p_run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a protocol value, e.g. --set network.tau_r=0.2 (repeatable)")
-    p_run.add_argument("--resume", metavar="DIR", default=None, help="continue an interrupted run in DIR")
+    p_run.add_argument("--resume", metavar="DIR", default=None,
+                       help="continue an interrupted run in DIR; options given with it must match the saved run")
+    p_run.add_argument("--overwrite", action="store_true",
+                       help="delete the files of a run already in the output folder before running")
     p_run.add_argument("--no-progress", action="store_true")
     sub.add_parser("list", help="list the shipped protocols")
     args = parser.parse_args(argv)
@@ -30,11 +34,13 @@ def main(argv=None) -> int:
         return 0
     if args.protocol is None and args.resume is None:
         parser.error("run needs a PROTOCOL (or --resume DIR)")
+    if args.resume is not None and args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
+        parser.error(f"--resume {args.resume} and --out {args.out} name different folders")
     try:
         metrics = run_protocol(args.protocol, engine=args.engine, seed=args.seed,
-                               out_dir=args.resume or args.out, quick=args.quick,
+                               out_dir=args.resume or args.out, quick=args.quick or None,
                                overrides=parse_overrides(args.overrides), resume=args.resume is not None,
-                               progress=not args.no_progress and sys.stderr.isatty())
+                               progress=not args.no_progress and sys.stderr.isatty(), overwrite=args.overwrite)
     except (ProtocolError, ValueError, FileNotFoundError) as err:
         print(f"cortical-gle: error: {err}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""Network descriptions of the paper's experiments (spec section 4)."""
+"""Network descriptions of the paper's experiments (docs/model.md#tasks-and-published-numbers)."""
 from __future__ import annotations
 
 import numpy as np

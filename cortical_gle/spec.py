@@ -1,4 +1,4 @@
-"""Engine-independent description of a layered GLE network (spec section 1).
+"""Engine-independent description of a layered GLE network (docs/model.md#continuous-model).
 
 A :class:`NetworkSpec` says *what* the network is (sizes, per-neuron time
 constants, transfer functions, nudging ``gamma``, loss scale ``beta``, whether
@@ -78,7 +78,7 @@ class NetworkSpec:
     layers : sequence of LayerSpec
         Hidden layers then the output layer.
     gamma : float
-        Nudging strength of the soma by its own error (spec section 1).
+        Nudging strength of the soma by its own error (docs/model.md#continuous-model).
     beta : float
         Scale of the output error (loss derivative).
     prospective_errors : bool
@@ -155,7 +155,7 @@ class NetworkSpec:
         return self.layers[-1].size
 
     def check_dt(self, dt: float) -> None:
-        """Reject ``dt`` larger than any time constant (spec section 2)."""
+        """Reject ``dt`` larger than any time constant (docs/model.md#discrete-time)."""
         if not np.isfinite(dt) or dt <= 0:
             raise ValueError(f"dt must be positive and finite, got {dt}")
         for i, layer in enumerate(self.layers):

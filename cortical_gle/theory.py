@@ -1,7 +1,7 @@
 r"""Closed-form results of GLE theory used as test and plot references.
 
 A linear GLE neuron filters its input with the transfer function
-:math:`H(\omega) = (1 + i\omega\tau_r)/(1 + i\omega\tau_m)` (spec section 1), so
+:math:`H(\omega) = (1 + i\omega\tau_r)/(1 + i\omega\tau_m)` (docs/model.md#continuous-model), so
 
 .. math::
 

@@ -1,7 +1,10 @@
 """MNIST-1D (Greydanus & Kobak 2020) generated offline by the ``mnist1d`` package, cached to a file.
 
-The paper uses sequences of 72 points, each held for ``upsample`` Euler steps
-(72 x 5 = 360 steps at dt = 0.2), 4,000 training and 1,000 test sequences.
+A sequence spans 72 time units.  As in the paper's code, ``mnist1d`` generates
+it directly at 360 points (``final_seq_length = 360``), one per Euler step at
+dt = 0.2; 4,000 training and 1,000 test sequences.  (:func:`as_steps` can
+instead hold each point for ``upsample`` steps, e.g. 72 points x 5: a coarser
+input than the paper's.)
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from ..io import atomic_savez
 from . import default_cache_dir
 
 
-def load_mnist1d(final_seq_length: int = 72, num_samples: int = 5000, train_split: float = 0.8, seed: int = 42,
+def load_mnist1d(final_seq_length: int = 360, num_samples: int = 5000, train_split: float = 0.8, seed: int = 42,
                  cache_dir=None) -> dict:
     """Return ``x`` (n_train, L), ``y``, ``x_test``, ``y_test`` (float64 / int64).
 

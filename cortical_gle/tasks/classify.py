@@ -155,8 +155,6 @@ def readout_accuracy(net: GLENetwork, get_batch: Callable, n: int, batch: int, s
 
 
 def plot_readout(ctx, curve: dict, readout_start: float, title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
@@ -192,9 +190,9 @@ def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, 
     monitor = monitor or tr.monitor
     if monitor not in evals:
         raise ValueError(f"training.monitor = {monitor!r}, but the task evaluates only {', '.join(evals)}")
-    ckpt = ctx.path(f"checkpoint_{name}.npz")
-    if ctx.resume and ckpt.exists():
-        net = GLENetwork.load(ckpt)
+    ckpt = f"checkpoint_{name}.npz"
+    net = ctx.load_checkpoint(ckpt)   # only this run's own checkpoint, when resuming
+    if net is not None:
         prog = net.extra
     else:
         net = make_net()
@@ -242,7 +240,7 @@ def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, 
                 net.optimizer.lr *= tr.plateau_factor
                 prog["bad_epochs"] = 0
         prog["epoch"] = epoch + 1
-        net.save(ckpt, extra=prog)   # one atomic file: weights, optimizer and progress agree
+        ctx.save_checkpoint(net, ckpt, prog)   # one atomic file: weights, optimizer and progress agree
     if bar is not None:
         bar.close()
     res = {k: v for k, v in prog.items() if k not in ("epoch", "best_loss", "bad_epochs")}
@@ -256,8 +254,6 @@ def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, 
 
 
 def plot_learning_curves(ctx, results: dict, sets: tuple, references: dict, title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -275,8 +271,6 @@ def plot_learning_curves(ctx, results: dict, sets: tuple, references: dict, titl
 
 
 def plot_confusion(ctx, results: dict, class_names: list, key: str = "test") -> None:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     n = len(class_names)

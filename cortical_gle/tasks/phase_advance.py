@@ -1,4 +1,4 @@
-"""Phase advance of single GLE neurons driven by sinusoids (spec section 4, first row).
+"""Phase advance of single GLE neurons driven by sinusoids (docs/model.md#tasks-and-published-numbers).
 
 Each neuron (one ``(tau_m, tau_r)`` pair, linear ``phi``, input weight 1) is
 driven by ``sin(2 pi f t)``; every frequency is one batch element, so one
@@ -97,8 +97,6 @@ def run(cfg: Config, ctx) -> dict:
 
 
 def _plot(ctx, freqs, neurons):
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))

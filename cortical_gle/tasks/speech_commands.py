@@ -1,4 +1,5 @@
-"""Google Speech Commands (12 classes) classified online by GLE, with an MLP baseline (spec sections 4-5).
+"""Google Speech Commands (12 classes) classified online by GLE, with an MLP baseline
+(docs/model.md#tasks-and-published-numbers).
 
 Each clip becomes ``n_frames`` log-Mel frames of ``n_mels`` bins (normalised
 per bin with the training set's mean and deviation); each frame is held for

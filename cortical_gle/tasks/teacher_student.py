@@ -6,7 +6,7 @@ starts elsewhere and learns its weights (and ``tau_m``) online.  Every method
 sees the same input stream and the same teacher:
 
 ``gle``
-    GLE with prospective errors, a parameter update every step (spec section 2).
+    GLE with prospective errors, a parameter update every step (docs/model.md#discrete-time).
 ``gle_no_prospective``
     The same without error dynamics (``e`` = instantaneous top-down error).
 ``instantaneous_bp``
@@ -24,7 +24,6 @@ sees the same input stream and the same teacher:
 """
 from __future__ import annotations
 
-import json
 import re
 import time
 from typing import Annotated, Literal, Union
@@ -35,13 +34,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..engines.numpy_ import GLENetwork
 from ..engines.numpy_.bptt import bptt_gradient
 from ..engines.numpy_.losses import loss_and_dloss
-from ..io import write_json
 from ..protocol import ProtocolBase
 from ..spec import NetworkSpec
-from .fields import Time
+from .fields import NonNegativeTime, Time, TimePerLayer
 
 METHOD = r"^(gle|gle_no_prospective|instantaneous_bp|bptt_full|bptt:[0-9]+(\.[0-9]+)?)$"
-PerLayer = list[Union[float, list[float]]]
 
 
 class Network(BaseModel):
@@ -50,7 +47,7 @@ class Network(BaseModel):
     phi: str = "tanh"
     output_phi: str = "linear"
     bias: bool = False
-    tau_r: Union[float, PerLayer] = 0.1
+    tau_r: TimePerLayer = 0.1
     gamma: float = 0.0
     beta: float = Field(1.0, gt=0)
 
@@ -64,7 +61,7 @@ class Network(BaseModel):
 
 class Teacher(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tau_m: Union[float, PerLayer]
+    tau_m: TimePerLayer
     weights: list[list[list[float]]] | None = None
     weight_scale: float = Field(1.0, gt=0, description="scale of the default random weights")
     seed: int = 1234
@@ -73,7 +70,7 @@ class Teacher(BaseModel):
 class Student(BaseModel):
     model_config = ConfigDict(extra="forbid")
     weight_init: Literal["uniform01", "default"] = "uniform01"
-    tau_m_init: Union[tuple[float, float], Literal["teacher"]] = (0.1, 1.0)
+    tau_m_init: Union[tuple[Time, Time], Literal["teacher"]] = (0.1, 1.0)
     learn_tau: bool = True
 
 
@@ -87,8 +84,8 @@ class Input(BaseModel):
 
 class Timing(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    t_init: float = Field(50.0, ge=0, description="time units of dynamics before learning starts")
-    t_train: float = Field(4000.0, gt=0)
+    t_init: NonNegativeTime = Field(50.0, description="time of dynamics before learning starts")
+    t_train: Time = 4000.0
     batch: int = Field(100, ge=1)
 
 
@@ -96,14 +93,14 @@ class Learning(BaseModel):
     model_config = ConfigDict(extra="forbid")
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = Field(1e-4, gt=0)
-    tau_min: float | None = Field(None, gt=0, description="lower bound for learned tau_m (default 10 dt)")
-    full_window_tau: float = Field(10.0, gt=0)
+    tau_min: Time | None = Field(None, description="lower bound for learned tau_m (default 10 dt)")
+    full_window_tau: float = Field(10.0, gt=0, description="bptt_full's window in multiples of the largest tau_m")
 
 
 class Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    loss_every: float = Field(10.0, gt=0, description="time units per loss-curve point")
-    trace_length: float = Field(20.0, gt=0, description="time units of output/target traces at start and end")
+    loss_every: Time = Field(10.0, description="time per loss-curve point")
+    trace_length: Time = Field(20.0, description="time of output/target traces at start and end")
     checkpoint_every: int = Field(50, ge=1, description="chunks between checkpoints of a running method")
 
 
@@ -225,9 +222,9 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
     else:
         window_t, chunk = None, every
     chunk = min(chunk, n_train)
-    ckpt = ctx.path(f"checkpoint_{re.sub('[^a-z0-9_]', '_', method)}.npz")
-    if ctx.resume and ckpt.exists():
-        net = GLENetwork.load(ckpt)
+    ckpt = f"checkpoint_{re.sub('[^a-z0-9_]', '_', method)}.npz"
+    net = ctx.load_checkpoint(ckpt)   # only this run's own checkpoint, when resuming
+    if net is not None:
         log = net.extra
     else:
         net = build_student(cfg, ctx.seed, prospective=(method != "gle_no_prospective"))
@@ -290,7 +287,7 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
         if log["chunks_done"] % cfg.record.checkpoint_every == 0:
             log["train_time_s"] += time.perf_counter() - t0
             t0 = time.perf_counter()
-            net.save(ckpt, extra=log)
+            ctx.save_checkpoint(net, ckpt, log)
     log["train_time_s"] += time.perf_counter() - t0
     curve = np.asarray(log["loss_curve"])
     tail = max(1, len(curve) // 10)
@@ -303,8 +300,7 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
 
 
 def run(cfg: Config, ctx) -> dict:
-    done_path = ctx.path("methods_done.json")
-    done = json.loads(done_path.read_text()) if ctx.resume and done_path.exists() else {}
+    done = ctx.load_state("methods_done.json", {})   # methods this run finished before an interrupt
     n_steps = int(round((cfg.timing.t_train) / cfg.dt))
     bar = None
     if ctx.progress:
@@ -322,7 +318,7 @@ def run(cfg: Config, ctx) -> dict:
             stream = Stream(cfg, ctx.seed, int(round(cfg.timing.t_init / cfg.dt)) + n_steps)
         results[method] = train_method(cfg, method, ctx, stream, bar)
         done[method] = results[method]
-        write_json(done_path, done)
+        ctx.save_state("methods_done.json", done)
     if bar is not None:
         bar.close()
     teacher = build_teacher(cfg)
@@ -346,8 +342,6 @@ def run(cfg: Config, ctx) -> dict:
 
 
 def _plot(ctx, cfg, results, teacher):
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))

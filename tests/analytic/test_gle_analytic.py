@@ -1,4 +1,5 @@
-"""GLE against closed-form results (linear phi or LE limits), spec section 1 special cases."""
+"""GLE against closed-form results (linear phi or LE limits): the special cases of
+docs/model.md#continuous-model."""
 import numpy as np
 import pytest
 import quantities as pq

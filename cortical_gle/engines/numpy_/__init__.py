@@ -9,6 +9,8 @@ class NumpyEngine:
     name = "numpy"
 
     def build(self, spec, dt, **kwargs) -> GLENetwork:
+        """A network for ``spec`` with time step ``dt`` (a quantity, a string such as ``"10 us"``, or a
+        plain number in ``spec.time_unit``; see :class:`GLENetwork`)."""
         return GLENetwork(spec, dt, **kwargs)
 
     def load(self, path) -> GLENetwork:

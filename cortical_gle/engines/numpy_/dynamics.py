@@ -1,7 +1,8 @@
-r"""GLE dynamics on the numpy engine: the one place where spec section 2 lives.
+r"""GLE dynamics on the numpy engine: the one place on this engine where the update of
+``docs/model.md#discrete-time`` lives.
 
 Per layer and Euler step ``dt`` (Ellenberger et al. 2026, eqs. for the
-representation and error units; our ``GLE_SPEC.md`` section 2):
+representation and error units):
 
 .. math::
 
@@ -64,7 +65,7 @@ class GLEParams:
 
 @dataclass
 class GLEState:
-    """Stacked dynamic state; everything starts at zero (spec section 2)."""
+    """Stacked dynamic state; everything starts at zero (docs/model.md#discrete-time)."""
 
     R: np.ndarray      # (L+1, B, N): R[0] = input x(t), R[l+1] = r_l(t)
     u: np.ndarray      # (L, B, N) somatic potentials
@@ -138,7 +139,7 @@ def errors_and_membranes_kernel(size: int):
 
 def gle_step(params: GLEParams, state: GLEState, x: np.ndarray, dt: float,
              out_top: np.ndarray | None = None, grads: GLEGrads | None = None) -> None:
-    """Advance every layer by one Euler step of spec section 2, in place.
+    """Advance every layer by one Euler step of docs/model.md#discrete-time, in place.
 
     Parameters
     ----------

@@ -8,7 +8,7 @@ For a batch of ``B`` samples the reported loss is the batch mean of
     L_\mathrm{CE} = -\log \mathrm{softmax}(r_L)_y ,
 
 and the output layer's top-down term is ``beta * (-dL/dr_L)`` per sample:
-``beta (y - r_L)`` and ``beta (onehot(y) - softmax(r_L))`` (spec section 1).
+``beta (y - r_L)`` and ``beta (onehot(y) - softmax(r_L))`` (docs/model.md#continuous-model).
 """
 from __future__ import annotations
 

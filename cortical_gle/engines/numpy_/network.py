@@ -13,6 +13,7 @@ import numpy as np
 from ...io import atomic_savez
 from ...phi import get_phi
 from ...spec import NetworkSpec
+from ...units import to_magnitude
 from .dynamics import DivergenceError, GLEGrads, GLEParams, GLEState, gle_step
 from .losses import check_target, loss_and_dloss
 from .optim import make_optimizer
@@ -57,13 +58,16 @@ def default_weights(spec: NetworkSpec, rng: np.random.Generator):
 
 
 class GLENetwork:
-    """A layered GLE network advanced step by step (spec section 2).
+    """A layered GLE network advanced step by step (docs/model.md#discrete-time).
 
     Parameters
     ----------
     spec : NetworkSpec
-    dt : float
-        Time step in ``spec.time_unit``; must not exceed any time constant.
+    dt : float, quantity or str
+        Time step; a quantity (``10 * pq.us``) or a string (``"10 us"``) is
+        converted to ``spec.time_unit`` exactly as the spec converts its time
+        constants, and a plain number is read in ``spec.time_unit``.  Must not
+        exceed any time constant.
     dtype : numpy dtype
         ``float64`` (default) or ``float32``.
     seed : int, optional
@@ -79,8 +83,9 @@ class GLENetwork:
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-        spec.check_dt(float(dt))
-        self.spec, self.dt, self.dtype = spec, float(dt), dtype
+        dt = float(to_magnitude(dt, spec.time_unit, "dt"))   # a quantity in any time unit, as the spec reads taus
+        spec.check_dt(dt)
+        self._spec, self.dt, self.dtype = spec, dt, dtype  # structure; tau_m may learn
         L, N = len(spec.layers), max(spec.sizes)
         self.width = N
         # one flat buffer for W and b so that an optimizer updates both in one call
@@ -99,6 +104,7 @@ class GLENetwork:
                 r_mask[l, 0, : layer.size] = 1.0
         self.params = GLEParams(W, b, tau_m, tau_r, dtype.type(spec.gamma), bool(spec.prospective_errors),
                                 _phi_groups(spec), r_mask, spec.n_in, spec.n_out)
+        self._spec_now = (tau_m.copy(), spec)   # (the tau_m a spec describes, that spec): see `spec`
         if weights is None:
             weights, b0 = default_weights(spec, np.random.default_rng(seed))
             biases = b0 if biases is None else biases
@@ -115,23 +121,39 @@ class GLENetwork:
 
     # -- parameters -----------------------------------------------------------
     @property
+    def spec(self) -> NetworkSpec:
+        """The network's description with its current ``tau_m`` (learned values included).
+
+        The spec given at construction keeps the initial ``tau_m``; this one is
+        rebuilt (in ``spec.time_unit``) whenever ``tau_m`` has changed since the
+        last call, so reports and saved files describe the network as it is.
+        """
+        made_for, spec = self._spec_now
+        if not np.array_equal(made_for, self.params.tau_m):
+            layers = tuple(dataclasses.replace(layer, tau_m=self.params.tau_m[l, : layer.size].astype(float))
+                           for l, layer in enumerate(self._spec.layers))
+            spec = dataclasses.replace(self._spec, layers=layers)
+            self._spec_now = (self.params.tau_m.copy(), spec)
+        return spec
+
+    @property
     def n_layers(self) -> int:
-        return len(self.spec.layers)
+        return len(self._spec.layers)
 
     @property
     def weights(self) -> list:
         """Views ``W_l`` of shape ``(n_l, n_{l-1})`` (writes go to the network)."""
-        s = self.spec.sizes
+        s = self._spec.sizes
         return [self.params.W[l, : s[l + 1], : s[l]] for l in range(self.n_layers)]
 
     @property
     def biases(self) -> list:
-        s = self.spec.sizes
+        s = self._spec.sizes
         return [self.params.b[l, : s[l + 1]] for l in range(self.n_layers)]
 
     @property
     def tau_m(self) -> list:
-        return [self.params.tau_m[l, : n] for l, n in enumerate(self.spec.sizes[1:])]
+        return [self.params.tau_m[l, : n] for l, n in enumerate(self._spec.sizes[1:])]
 
     def set_weights(self, weights, biases=None) -> None:
         """Set ``W_l`` (and ``b_l``); shapes and finiteness are checked."""
@@ -173,8 +195,8 @@ class GLENetwork:
     def _set_bias_mask(self):
         # layers without bias keep b = 0: zero the gradient there
         self._bias_mask = None
-        if not all(layer.bias for layer in self.spec.layers):
-            self._bias_mask = np.array([[float(layer.bias)] for layer in self.spec.layers], dtype=self.dtype)
+        if not all(layer.bias for layer in self._spec.layers):
+            self._bias_mask = np.array([[float(layer.bias)] for layer in self._spec.layers], dtype=self.dtype)
 
     # -- simulation -----------------------------------------------------------
     def reset(self, batch_size: int = 1) -> None:
@@ -206,28 +228,28 @@ class GLENetwork:
     @property
     def output(self) -> np.ndarray:
         """Output rates ``r_L(t)``, shape ``(batch, n_out)``."""
-        return self.state.R[-1, :, : self.spec.n_out]
+        return self.state.R[-1, :, : self._spec.n_out]
 
     def rates(self, layer: int) -> np.ndarray:
-        return self.state.R[layer + 1, :, : self.spec.sizes[layer + 1]]
+        return self.state.R[layer + 1, :, : self._spec.sizes[layer + 1]]
 
     def step(self, x, target=None, learn: bool = False, compute_grads: bool = False):
         """One Euler step with input ``x`` (batch, n_in); returns the loss or ``None``.
 
         With ``learn=True`` the configured optimizer updates the parameters
-        after the step (spec section 2: all weights change after the step);
+        after the step (docs/model.md#discrete-time: all weights change after the step);
         ``compute_grads=True`` only fills :attr:`grads` (weights unchanged).
         """
         if self.state is None:
             self.reset(np.shape(x)[0] if np.ndim(x) == 2 else 1)
         st = self.state
         x = np.asarray(x, dtype=self.dtype)
-        if x.shape != (st.batch_size, self.spec.n_in):
-            raise ValueError(f"input must have shape (batch, n_in) = {(st.batch_size, self.spec.n_in)}, got {x.shape}")
+        if x.shape != (st.batch_size, self._spec.n_in):
+            raise ValueError(f"input must have shape (batch, n_in) = {(st.batch_size, self._spec.n_in)}, got {x.shape}")
         if not np.all(np.isfinite(x)):
             raise ValueError(f"input contains NaN or inf at step {self.steps_done}")
         if target is not None:
-            target = check_target(self.spec.loss, target, st.batch_size, self.spec.n_out)
+            target = check_target(self._spec.loss, target, st.batch_size, self._spec.n_out)
         if learn and self.optimizer is None:
             raise RuntimeError("learn=True needs configure_learning() first")
         return self._advance(x, target, learn, compute_grads)
@@ -236,8 +258,8 @@ class GLENetwork:
         """One step on already validated input (the hot path of :meth:`run`)."""
         loss, out_top = None, None
         if target is not None:
-            loss, dloss = loss_and_dloss(self.spec.loss, self.output, target)
-            out_top = -self.spec.beta * dloss
+            loss, dloss = loss_and_dloss(self._spec.loss, self.output, target)
+            out_top = -self._spec.beta * dloss
         try:
             gle_step(self.params, self.state, x, self.dt, out_top,
                      self.grads if (learn or compute_grads) else None)
@@ -281,8 +303,8 @@ class GLENetwork:
         (``loss[t]`` is the loss of ``r_L(t)`` against ``target[t]``).
         """
         x = np.asarray(x, dtype=self.dtype)
-        if x.ndim != 3 or x.shape[2] != self.spec.n_in:
-            raise ValueError(f"x must have shape (steps, batch, {self.spec.n_in}), got {x.shape}")
+        if x.ndim != 3 or x.shape[2] != self._spec.n_in:
+            raise ValueError(f"x must have shape (steps, batch, {self._spec.n_in}), got {x.shape}")
         if not np.all(np.isfinite(x)):
             t = int(np.argmax(~np.isfinite(x).reshape(len(x), -1).all(axis=1)))
             raise ValueError(f"input contains NaN or inf at step {t} of the sequence")
@@ -299,15 +321,15 @@ class GLENetwork:
             target = np.asarray(target)
             if len(target) != n_steps:
                 raise ValueError(f"target has {len(target)} steps, x has {n_steps}")
-            check_target(self.spec.loss, target.reshape((-1,) + target.shape[2:]) if self.spec.loss == "mse"
-                         else target.reshape(-1), n_steps * B, self.spec.n_out)
+            check_target(self._spec.loss, target.reshape((-1,) + target.shape[2:]) if self._spec.loss == "mse"
+                         else target.reshape(-1), n_steps * B, self._spec.n_out)
         if learn and self.optimizer is None:
             raise RuntimeError("learn=True needs configure_learning() first")
         out = {}
         L, N = self.n_layers, self.width
         for name in record:
             if name == "r_out":
-                out[name] = np.empty((n_steps, B, self.spec.n_out), dtype=self.dtype)
+                out[name] = np.empty((n_steps, B, self._spec.n_out), dtype=self.dtype)
             elif name == "loss":
                 out[name] = np.full(n_steps, np.nan)
             else:
@@ -357,7 +379,7 @@ class GLENetwork:
                     acc_tau += self.grads.tau_m
         finally:
             self.grads.tau_m = keep
-        L, N, s = self.n_layers, self.width, self.spec.sizes
+        L, N, s = self.n_layers, self.width, self._spec.sizes
         W = acc[: L * N * N].reshape(L, N, N)
         b = acc[L * N * N:].reshape(L, N)
         out = {"W": [W[l, : s[l + 1], : s[l]].copy() for l in range(L)],

@@ -70,10 +70,13 @@ class Adam:
         kernel(theta, grad, self.m, self.s, c(lr_t), c(b1), c(b2), c(self.eps))
 
     def state_dict(self) -> dict:
-        return {"lr": np.asarray(self.lr), "m": self.m, "s": self.s, "t": np.asarray(self.t)}
+        return {"lr": np.asarray(self.lr), "betas": np.asarray(self.betas), "eps": np.asarray(self.eps),
+                "m": self.m, "s": self.s, "t": np.asarray(self.t)}
 
     def load_state_dict(self, d: dict) -> None:
         self.lr, self.t = float(d["lr"]), int(d["t"])
+        if "betas" in d:   # files written before betas and eps were saved keep the defaults
+            self.betas, self.eps = tuple(float(b) for b in np.ravel(d["betas"])), float(d["eps"])
         self.m[...] = d["m"]
         self.s[...] = d["s"]
 
