@@ -20,7 +20,8 @@ from typing import Callable, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..engines.numpy_ import GLENetwork
+from ..engines import get_engine
+from ..engines.base import GLENetworkContract
 from ..engines.numpy_.losses import loss_and_dloss
 from ..networks import lagged_mlp_network
 from ..protocol import ProtocolBase
@@ -39,11 +40,12 @@ class LaggedNetwork(BaseModel):
     dtype: Literal["float32", "float64"] = "float32"
 
 
-def network_factory(nw: LaggedNetwork, n_in: int, n_out: int, dt: float, lr: float, seed: int):
-    """A function that builds the classifier with per-step Adam (what :func:`train_online` calls)."""
-    def make_net() -> GLENetwork:
+def network_factory(nw: LaggedNetwork, n_in: int, n_out: int, dt: float, lr: float, seed: int,
+                    engine: str = "numpy"):
+    """A function that builds the classifier on ``engine`` with per-step Adam (what :func:`train_online` calls)."""
+    def make_net() -> GLENetworkContract:
         spec = lagged_mlp_network(n_in, n_out, nw.n_hidden, nw.n_le, nw.n_li, nw.tau, dt, nw.beta)
-        net = GLENetwork(spec, dt, dtype=nw.dtype, seed=seed)
+        net = get_engine(engine).build(spec, dt, dtype=nw.dtype, seed=seed)
         net.configure_learning("adam", lr=lr)
         return net
     return make_net
@@ -83,7 +85,7 @@ class ClassifierProtocol(ProtocolBase):
     mlp: MLP = MLP()
 
 
-def _reset(net: GLENetwork, carry_state: bool, batch: int) -> bool:
+def _reset(net: GLENetworkContract, carry_state: bool, batch: int) -> bool:
     return not carry_state or net.state is None or net.state.batch_size != batch
 
 
@@ -101,7 +103,7 @@ def predict(r_out: np.ndarray, skip: int = 0) -> np.ndarray:
     return r_out[skip:].sum(axis=0).argmax(axis=1)
 
 
-def evaluate(net: GLENetwork, get_batch: Callable, n: int, batch: int, carry_state: bool = False,
+def evaluate(net: GLENetworkContract, get_batch: Callable, n: int, batch: int, carry_state: bool = False,
              readout_start: float = 0.0):
     """Predictions (readout from ``readout_start``), all-steps predictions and mean per-step loss over
     ``n`` sequences, without learning.
@@ -134,7 +136,7 @@ def sequence_loss(kind: str, r_out: np.ndarray, labels: np.ndarray) -> float:
     return loss_and_dloss(kind, r_out.reshape(steps * B, n_out), np.tile(labels, steps))[0]
 
 
-def readout_accuracy(net: GLENetwork, get_batch: Callable, n: int, batch: int, starts, carry_state: bool = False):
+def readout_accuracy(net: GLENetworkContract, get_batch: Callable, n: int, batch: int, starts, carry_state: bool = False):
     """Accuracy (%) over ``n`` sequences of the readout from each step in ``starts``, without learning.
 
     Shows how the choice of ``readout_start`` matters for a trained network.
@@ -174,7 +176,7 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     return cm
 
 
-def train_online(make_net: Callable[[], GLENetwork], train: tuple, evals: dict, tr: Training, ctx,
+def train_online(make_net: Callable[[], GLENetworkContract], train: tuple, evals: dict, tr: Training, ctx,
                  monitor: str | None = None, name: str = "gle") -> dict:
     """Train ``make_net()`` online; ``train`` and each of ``evals`` are ``(get_batch, labels)``.
 

@@ -66,7 +66,7 @@ def run(cfg: Config, ctx) -> dict:
     for method in cfg.methods:
         t0 = time.perf_counter()
         if method == "gle":
-            make_net = network_factory(nw, 1, 10, cfg.dt, cfg.training.lr, ctx.seed)
+            make_net = network_factory(nw, 1, 10, cfg.dt, cfg.training.lr, ctx.seed, ctx.engine)
             res = train_online(make_net, sets["train"], {k: v for k, v in sets.items() if k != "train"},
                                cfg.training, ctx)
             net, tr = res.pop("net"), cfg.training

@@ -101,7 +101,7 @@ def run(cfg: Config, ctx) -> dict:
     for method in cfg.methods:
         t0 = time.perf_counter()
         if method == "gle":
-            make_net = network_factory(nw, cfg.data.n_mels, len(CLASS_NAMES), cfg.dt, cfg.training.lr, ctx.seed)
+            make_net = network_factory(nw, cfg.data.n_mels, len(CLASS_NAMES), cfg.dt, cfg.training.lr, ctx.seed, ctx.engine)
             res = train_online(make_net, (getter("train"), ys["train"]),
                                {"val": (getter("val"), ys["val"]), "test": (getter("test"), ys["test"])},
                                cfg.training, ctx, monitor="val")

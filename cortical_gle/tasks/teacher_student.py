@@ -31,6 +31,8 @@ from typing import Annotated, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..engines import get_engine
+from ..engines.base import GLENetworkContract
 from ..engines.numpy_ import GLENetwork
 from ..engines.numpy_.bptt import bptt_gradient
 from ..engines.numpy_.losses import loss_and_dloss
@@ -38,6 +40,7 @@ from ..protocol import ProtocolBase
 from ..spec import NetworkSpec
 from .fields import NonNegativeTime, Time, TimePerLayer
 
+GLE_METHODS = ("gle", "gle_no_prospective")
 METHOD = r"^(gle|gle_no_prospective|instantaneous_bp|bptt_full|bptt:[0-9]+(\.[0-9]+)?)$"
 
 
@@ -124,8 +127,9 @@ def _spec(cfg: Config, tau_m, prospective=True) -> NetworkSpec:
                                    bias=n.bias, gamma=n.gamma, beta=n.beta, prospective_errors=prospective)
 
 
-def build_teacher(cfg: Config) -> GLENetwork:
-    net = GLENetwork(_spec(cfg, cfg.teacher.tau_m), cfg.dt, seed=cfg.teacher.seed)
+def build_teacher(cfg: Config) -> GLENetworkContract:
+    """The teacher (a reference signal generator, always on the numpy engine)."""
+    net = get_engine("numpy").build(_spec(cfg, cfg.teacher.tau_m), cfg.dt, seed=cfg.teacher.seed)
     if cfg.teacher.weights is not None:
         net.set_weights([np.asarray(w) for w in cfg.teacher.weights])
     else:
@@ -133,7 +137,7 @@ def build_teacher(cfg: Config) -> GLENetwork:
     return net
 
 
-def build_student(cfg: Config, seed: int, prospective=True) -> GLENetwork:
+def build_student(cfg: Config, seed: int, prospective=True, engine: str = "numpy") -> GLENetworkContract:
     rng = np.random.default_rng(seed)
     sizes = cfg.network.sizes
     if cfg.student.tau_m_init == "teacher":
@@ -141,7 +145,7 @@ def build_student(cfg: Config, seed: int, prospective=True) -> GLENetwork:
     else:
         lo, hi = cfg.student.tau_m_init
         tau_m = [rng.uniform(lo, hi, n) for n in sizes[1:]]
-    net = GLENetwork(_spec(cfg, tau_m, prospective), cfg.dt, seed=seed)
+    net = get_engine(engine).build(_spec(cfg, tau_m, prospective), cfg.dt, seed=seed)
     if cfg.student.weight_init == "uniform01":
         net.set_weights([rng.uniform(0, 1, w.shape) for w in net.weights])
     return net
@@ -222,12 +226,15 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
     else:
         window_t, chunk = None, every
     chunk = min(chunk, n_train)
+    # GLE methods run on the run's engine; the baselines reach into the numpy engine (exact gradients,
+    # instantaneous backprop through its stored state), so they always run there (metrics say so)
+    engine = ctx.engine if method in GLE_METHODS else "numpy"
     ckpt = f"checkpoint_{re.sub('[^a-z0-9_]', '_', method)}.npz"
-    net = ctx.load_checkpoint(ckpt)   # only this run's own checkpoint, when resuming
+    net = ctx.load_checkpoint(ckpt, load=get_engine(engine).load)   # only this run's own checkpoint
     if net is not None:
         log = net.extra
     else:
-        net = build_student(cfg, ctx.seed, prospective=(method != "gle_no_prospective"))
+        net = build_student(cfg, ctx.seed, prospective=(method != "gle_no_prospective"), engine=engine)
         lr = cfg.learning.lr * (chunk if method.startswith("bptt") else 1)
         learn_tau = cfg.student.learn_tau and method != "instantaneous_bp"
         net.configure_learning(cfg.learning.optimizer, lr=lr, learn_tau=learn_tau, tau_optimizer=cfg.learning.optimizer,
@@ -247,7 +254,7 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
     while log["steps"] < n_train:
         n = min(chunk, n_train - log["steps"])
         x, y, y_after = stream.get(n_init + log["steps"], n)
-        if method in ("gle", "gle_no_prospective"):
+        if method in GLE_METHODS:
             out = net.run(x, y, learn=True, reset=False, record=("r_out", "loss"))
             losses, r_out = out["loss"], out["r_out"]
         elif method == "instantaneous_bp":
@@ -291,7 +298,7 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
     log["train_time_s"] += time.perf_counter() - t0
     curve = np.asarray(log["loss_curve"])
     tail = max(1, len(curve) // 10)
-    return {"method": method, "window_time_units": window_t, "loss_t": log["loss_t"],
+    return {"method": method, "engine": engine, "window_time_units": window_t, "loss_t": log["loss_t"],
             "loss_curve": curve.tolist(), "final_loss": float(np.mean(curve[-tail:])),
             "learned_tau_m": [t.tolist() for t in net.tau_m], "tau_curve": log["tau_curve"],
             "final_params": _params(net), "tau_clamp_events": net.tau_clamp_events,
