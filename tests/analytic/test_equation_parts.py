@@ -10,7 +10,7 @@ import pytest
 from cortical_gle import NetworkSpec
 from cortical_gle.engines.numpy_ import GLENetwork
 from cortical_gle.engines.numpy_ import dynamics
-from cortical_gle.engines.numpy_.bptt import bptt_gradient, flatten, forward_record
+from cortical_gle.engines.numpy_.bptt import bptt_gradient, flatten, forward_record, sequence_loss
 from cortical_gle.engines.numpy_.dynamics import DivergenceError, GLEState, gle_step
 from cortical_gle.engines.numpy_.losses import check_target, loss_and_dloss, softmax
 from cortical_gle.phi import PHIS, get_phi
@@ -182,3 +182,17 @@ def test_forward_record_from_a_state_clears_errors_only():
         gle_step(net.params, ref, x[t], net.dt)
     np.testing.assert_array_equal(rec["state"].u, ref.u)
     assert not np.allclose(rec["r_out"][1:], full[10:])  # the nudged past is kept
+
+
+def test_sequence_loss_starts_from_the_given_state():
+    """The loss that BPTT differentiates, from a mid-sequence state, is the one the gradient reports."""
+    spec = NetworkSpec.feedforward([1, 2, 1], tau_m=0.5, tau_r=0.2)
+    net = GLENetwork(spec, 0.1, seed=0)
+    x = np.sin(np.arange(20) * 0.3)[:, None, None]
+    y = np.cos(np.arange(20) * 0.3)[:, None, None]
+    st = GLEState.zeros(net.n_layers, 1, net.width, net.dtype)
+    for t in range(10):
+        gle_step(net.params, st, x[t], net.dt)
+    from_state = sequence_loss(net, x[10:], y[10:], initial_state=st)
+    assert from_state == pytest.approx(bptt_gradient(net, x[10:], y[10:], initial_state=st)["loss"], rel=1e-14)
+    assert from_state != pytest.approx(sequence_loss(net, x[10:], y[10:]), rel=1e-3)
