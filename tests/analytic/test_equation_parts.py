@@ -160,6 +160,7 @@ def test_bptt_padded_layout_and_state():
     np.testing.assert_allclose(g["state"].u, run["u"][-1], rtol=1e-14)
     assert g["losses"].shape == (10,) and g["loss"] == pytest.approx(g["losses"].sum())
     np.testing.assert_array_equal(flatten(g), np.concatenate([np.ravel(a) for a in g["W"] + g["b"]]))
+    assert "flat" not in bptt_gradient(net, x, y)  # the stacked layout only on request
 
 
 def test_forward_record_from_a_state_clears_errors_only():

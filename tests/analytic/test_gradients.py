@@ -21,6 +21,7 @@ def small():
     return net, rng.standard_normal((50, 2, 2)), rng.standard_normal((50, 2, 2))
 
 
+@pytest.mark.equations
 @pytest.mark.parametrize("kind,layer,idx", [("W", 0, (1, 0)), ("W", 2, (0, 2)), ("b", 1, (2,)),
                                             ("tau_m", 0, (1,)), ("tau_m", 2, (0,))])
 def test_bptt_matches_finite_differences(small, kind, layer, idx):
@@ -36,6 +37,7 @@ def test_bptt_matches_finite_differences(small, kind, layer, idx):
     assert g[kind][layer][idx] == pytest.approx((lp - lm) / (2 * h), rel=1e-6, abs=1e-9)
 
 
+@pytest.mark.equations
 def test_bptt_cross_entropy_matches_finite_differences():
     spec = NetworkSpec.feedforward([2, 3, 4], tau_m=1.0, tau_r=0.3, loss="cross_entropy")
     net = GLENetwork(spec, dt=0.1, seed=2)
@@ -52,6 +54,7 @@ def test_bptt_cross_entropy_matches_finite_differences():
     assert g["W"][0][2, 1] == pytest.approx((lp - lm) / (2 * h), rel=1e-6)
 
 
+@pytest.mark.equations
 def test_truncated_bptt_is_sum_of_windowed_full_bptt(small):
     """Window K: each loss term backpropagated through its last K steps only."""
     net, x, y = small
