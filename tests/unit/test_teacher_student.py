@@ -14,15 +14,28 @@ from cortical_gle.runner import run_protocol
 
 @pytest.mark.slow
 def test_lagline_quick_reproduces_the_papers_claim(tmp_path):
-    """GLE within 2x of full BPTT, >= 10x below instantaneous backprop, tau_m within 10 % (paper Fig. 5)."""
+    """GLE recovers the teacher (paper Fig. 5); thresholds 10-80x from the quick run's measured figures.
+
+    The teacher is in the student's model class, so the global minimum has zero
+    loss and zero error in every unit: GLE's gradient bias (which scales with the
+    errors) vanishes there and it converges to the teacher itself.  Measured
+    (``--quick``, seed 0): GLE loss 3.2e-8, tau_m within 1.6e-6 of (1, 2);
+    full BPTT 2.4e-2 (only 20 updates of window 20 in 400 time units); GLE
+    without prospective errors 3.0e-5 with tau_m off by 4 % and 5 % (its
+    gradient is biased by the uncompensated lags, so its fixed point is not the
+    teacher); instantaneous backprop 5.1e-2.
+    """
     m = run_protocol("lagline", quick=True, out_dir=tmp_path, progress=False)
     loss = m["final_loss"]
-    assert loss["gle"] <= 2 * loss["bptt_full"]
-    assert loss["instantaneous_bp"] >= 10 * loss["gle"]
-    assert m["gle_tau_m_max_rel_error"] < 0.10
-    # the learned time constants are the teacher's; instantaneous backprop cannot learn them
-    np.testing.assert_allclose(np.ravel(m["methods"]["gle"]["learned_tau_m"]), [1.0, 2.0], rtol=0.1)
-    assert np.abs(np.ravel(m["methods"]["instantaneous_bp"]["learned_tau_m"]) - [1.0, 2.0]).max() > 0.2
+    assert loss["gle"] < 1e-6
+    assert loss["gle"] <= 1e-4 * loss["bptt_full"]
+    assert loss["gle"] <= 1e-2 * loss["gle_no_prospective"]
+    assert loss["instantaneous_bp"] >= 1e5 * loss["gle"]
+    assert m["gle_tau_m_max_rel_error"] < 5e-5
+    np.testing.assert_allclose(np.ravel(m["methods"]["gle"]["learned_tau_m"]), [1.0, 2.0], rtol=5e-5)
+    # the prospective errors are what makes tau_m learnable: without them the lags bias tau_m's gradient
+    no_pro = np.ravel(m["methods"]["gle_no_prospective"]["learned_tau_m"])
+    assert np.abs(no_pro / [1.0, 2.0] - 1).max() > 0.01
     for name in ("loss_curves.png", "tau_m_trajectories.png", "output_vs_target.png"):
         assert (tmp_path / name).stat().st_size > 5000
     assert set(m["methods"]["gle"]) >= {"loss_curve", "final_loss", "learned_tau_m", "final_params"}
