@@ -19,7 +19,20 @@ def main(argv=None) -> int:
     p_run.add_argument("--resume", metavar="DIR", default=None, help="continue an interrupted run in DIR")
     p_run.add_argument("--no-progress", action="store_true")
     sub.add_parser("list", help="list the shipped protocols")
+    p_build = sub.add_parser("build-nest", help="compile the NEST modules of models/nest/ into the per-user cache")
+    p_build.add_argument("--force", action="store_true", help="rebuild even if the cache has this version")
+    p_build.add_argument("--rate-only", action="store_true", help="only the rate module (what --engine nest runs)")
     args = parser.parse_args(argv)
+
+    if args.command == "build-nest":
+        from .engines.nest_.build import NestBuildError, build_nest
+        try:
+            paths = build_nest(force=args.force, nestml=not args.rate_only, log=print)
+        except NestBuildError as err:
+            print(f"cortical-gle: error: {err}", file=sys.stderr)
+            return 2
+        print(f"NEST modules in {paths['folder']}")
+        return 0
 
     from .protocol import ProtocolError, list_protocols, parse_overrides
     from .runner import run_protocol
