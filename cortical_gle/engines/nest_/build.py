@@ -33,7 +33,7 @@ from ...resources import data_dir
 RATE_MODULE = "gle_rate_module"
 NESTML_MODULE = "gle_nestml_module"
 #: NESTML neuron/synapse pairs generated together (the synapse reads the neuron's error)
-NESTML_PAIRS = [{"neuron": "gle_neuron", "synapse": "gle_synapse", "post_ports": ["e_post"]}]
+NESTML_PAIRS = [{"neuron": "gle_neuron", "synapse": "gle_synapse", "post_ports": [["e_post", "e_apical"]]}]
 
 
 class NestBuildError(RuntimeError):
@@ -197,7 +197,7 @@ def module_paths(key: str | None = None) -> dict:
     return {"rate": folder / f"{RATE_MODULE}.so", "nestml": folder / f"{NESTML_MODULE}.so", "folder": folder}
 
 
-def build_nest(force: bool = False, nestml: bool = True, log=None) -> dict:
+def build_nest(force: bool = False, nestml: bool = False, log=None) -> dict:
     """Build (or find) the cached modules; returns ``{"rate": Path, "nestml": Path, "folder": Path}``.
 
     Parameters
@@ -205,7 +205,9 @@ def build_nest(force: bool = False, nestml: bool = True, log=None) -> dict:
     force : bool
         Rebuild even if the cache holds this key.
     nestml : bool
-        Also generate and compile the NESTML models (the rate engine needs only the C++ module).
+        Also generate and compile the NESTML models (spiking variant, experimental:
+        with NESTML 9.0.0 the generation currently stops without a module);
+        the rate engine needs only the C++ module.
     log : callable, optional
         Progress messages (e.g. ``print``).
     """
