@@ -23,7 +23,21 @@ def main(argv=None) -> int:
                        help="delete the files of a run already in the output folder before running")
     p_run.add_argument("--no-progress", action="store_true")
     sub.add_parser("list", help="list the shipped protocols")
+    p_build = sub.add_parser("build-nest", help="compile the NEST modules of models/nest/ into the per-user cache")
+    p_build.add_argument("--force", action="store_true", help="rebuild even if the cache has this version")
+    p_build.add_argument("--nestml", action="store_true",
+                         help="also generate the NESTML (spiking) models; experimental, see models/nest/README.md")
     args = parser.parse_args(argv)
+
+    if args.command == "build-nest":
+        from .engines.nest_.build import NestBuildError, build_nest
+        try:
+            paths = build_nest(force=args.force, nestml=args.nestml, log=print)
+        except NestBuildError as err:
+            print(f"cortical-gle: error: {err}", file=sys.stderr)
+            return 2
+        print(f"NEST modules in {paths['folder']}")
+        return 0
 
     from .protocol import ProtocolError, list_protocols, parse_overrides
     from .runner import run_protocol

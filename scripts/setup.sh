@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 need=()
-for pkg in libboost-dev libgsl-dev cmake g++ make espeak-ng sox; do
+for pkg in libboost-dev libgsl-dev libltdl-dev cmake g++ make espeak-ng sox; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -5,6 +5,7 @@ import importlib
 
 _REGISTRY = {
     "numpy": ("cortical_gle.engines.numpy_", "NumpyEngine"),
+    "nest": ("cortical_gle.engines.nest_", "NestEngine"),
 }
 
 
