@@ -18,6 +18,12 @@ def main(argv=None) -> int:
                        help="override a protocol value, e.g. --set network.tau_r=0.2 (repeatable)")
     p_run.add_argument("--resume", metavar="DIR", default=None, help="continue an interrupted run in DIR")
     p_run.add_argument("--no-progress", action="store_true")
+    p_run.add_argument("--record", default=None, metavar="VARS",
+                       help="write these variables (u,u_pro,r,v,e,r_out) as Neo data to OUT/recording.nix")
+    p_run.add_argument("--record-every", type=int, default=None, metavar="N", help="keep every N-th step")
+    p_exp = sub.add_parser("export", help="convert a finished run's recording (recording.nix) to another format")
+    p_exp.add_argument("run_dir")
+    p_exp.add_argument("--format", default="nix", choices=["nix", "nwb"])
     sub.add_parser("list", help="list the shipped protocols")
     args = parser.parse_args(argv)
 
@@ -28,13 +34,22 @@ def main(argv=None) -> int:
         for name, desc in list_protocols():
             print(f"{name:20s} {desc}")
         return 0
+    if args.command == "export":
+        from .analysis.neo_io import export_run
+        try:
+            print("wrote", export_run(args.run_dir, args.format))
+        except (ValueError, FileNotFoundError) as err:
+            print(f"cortical-gle: error: {err}", file=sys.stderr)
+            return 2
+        return 0
     if args.protocol is None and args.resume is None:
         parser.error("run needs a PROTOCOL (or --resume DIR)")
     try:
         metrics = run_protocol(args.protocol, engine=args.engine, seed=args.seed,
                                out_dir=args.resume or args.out, quick=args.quick,
                                overrides=parse_overrides(args.overrides), resume=args.resume is not None,
-                               progress=not args.no_progress and sys.stderr.isatty())
+                               progress=not args.no_progress and sys.stderr.isatty(),
+                               record=args.record, record_every=args.record_every)
     except (ProtocolError, ValueError, FileNotFoundError) as err:
         print(f"cortical-gle: error: {err}", file=sys.stderr)
         return 2
