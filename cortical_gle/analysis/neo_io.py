@@ -184,6 +184,8 @@ class NeoRecorder:
         block.segments.append(segment)
         if self._io is not None:
             self._io.write_block(block)
+            for obj in [block, segment] + segment.analogsignals + segment.spiketrains:
+                obj.annotations.pop("nix_name", None)  # NixIO's bookkeeping, added to the objects it writes
         else:
             self._held.append(segment)
         self.n_segments += 1
@@ -193,7 +195,10 @@ class NeoRecorder:
             self._io.close()
             self._io = None
         else:
-            block = neo.Block(name=self.path.stem, **self.annotations)
+            from datetime import datetime, timezone
+            # NWB requires a session start; a simulation's is the moment it is written
+            ann = {"session_start_time": datetime.now(timezone.utc), **self.annotations}
+            block = neo.Block(name=self.path.stem, **ann)
             block.segments.extend(self._held)
             io = _io(self.partial, self.fmt, "ow")
             io.write_all_blocks([block])
