@@ -56,7 +56,7 @@ def firing_rate(spiketrains, sampling_period, sigma=5 * pq.ms) -> neo.AnalogSign
     return rate.rescale(pq.Hz) / len(trains)
 
 
-def psth(spiketrains, bin_size) -> neo.AnalogSignal:
+def psth(spiketrains, bin_size, t_start=None, t_stop=None) -> neo.AnalogSignal:
     r"""Peri-stimulus time histogram as a rate: :math:`\mathrm{PSTH}(t_b) = n_b / (K\,\Delta)`.
 
     :math:`n_b` spikes of all :math:`K` aligned trials in bin :math:`b` of width
@@ -64,7 +64,7 @@ def psth(spiketrains, bin_size) -> neo.AnalogSignal:
     Gerstein & Kiang 1960, Biophys J 1:15).  Sample times are bin centres.
     """
     trains = _trains(spiketrains)
-    h = statistics.time_histogram(trains, bin_size, output="rate").rescale(pq.Hz)
+    h = statistics.time_histogram(trains, bin_size, t_start=t_start, t_stop=t_stop, output="rate").rescale(pq.Hz)
     return h.time_shift(pq.Quantity(bin_size) / 2)
 
 
