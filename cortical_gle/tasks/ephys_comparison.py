@@ -221,8 +221,8 @@ def _plot(ctx, cells: dict, isis: dict) -> None:
     ax_ph.set(xscale="log", xlabel="stimulus frequency (Hz)", ylabel="rate phase re current (deg, + = lead)",
               title="transfer function: phase (dots NEST, x fitted GLE neuron simulated)")
     ax_ph.legend(fontsize=6)
-    ax_g.set(xscale="log", yscale="log", xlabel="stimulus frequency (Hz)", ylabel="gain (Hz/nA)", title="gain")
-    ax_g.text(0.02, 0.02, PUBLISHED_GAIN_NOTE, transform=ax_g.transAxes, fontsize=6)
+    ax_g.set(xscale="log", yscale="log", xlabel="stimulus frequency (Hz)", ylabel="gain (Hz/nA)")
+    ax_g.set_title("gain; " + PUBLISHED_GAIN_NOTE, fontsize=6)
     ax_g.legend(fontsize=7)
     ax_r.set(xticks=[3 * i + 0.5 for i in range(len(cells))], xticklabels=list(cells), ylabel="mean rate (Hz)",
              title="mean rate: recording (filled) vs GLE (hatched)")
