@@ -22,6 +22,12 @@ def main(argv=None) -> int:
     p_run.add_argument("--overwrite", action="store_true",
                        help="delete the files of a run already in the output folder before running")
     p_run.add_argument("--no-progress", action="store_true")
+    p_run.add_argument("--record", default=None, metavar="VARS",
+                       help="write these variables (u,u_pro,r,v,e,r_out) as Neo data to OUT/recording.nix")
+    p_run.add_argument("--record-every", type=int, default=None, metavar="N", help="keep every N-th step")
+    p_exp = sub.add_parser("export", help="convert a finished run's recording (recording.nix) to another format")
+    p_exp.add_argument("run_dir")
+    p_exp.add_argument("--format", default="nix", choices=["nix", "nwb"])
     sub.add_parser("list", help="list the shipped protocols")
     p_build = sub.add_parser("build-nest", help="compile the NEST modules of models/nest/ into the per-user cache")
     p_build.add_argument("--force", action="store_true", help="rebuild even if the cache has this version")
@@ -46,6 +52,14 @@ def main(argv=None) -> int:
         for name, desc in list_protocols():
             print(f"{name:20s} {desc}")
         return 0
+    if args.command == "export":
+        from .analysis.neo_io import export_run
+        try:
+            print("wrote", export_run(args.run_dir, args.format))
+        except (ValueError, FileNotFoundError) as err:
+            print(f"cortical-gle: error: {err}", file=sys.stderr)
+            return 2
+        return 0
     if args.protocol is None and args.resume is None:
         parser.error("run needs a PROTOCOL (or --resume DIR)")
     if args.resume is not None and args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
@@ -54,7 +68,8 @@ def main(argv=None) -> int:
         metrics = run_protocol(args.protocol, engine=args.engine, seed=args.seed,
                                out_dir=args.resume or args.out, quick=args.quick or None,
                                overrides=parse_overrides(args.overrides), resume=args.resume is not None,
-                               progress=not args.no_progress and sys.stderr.isatty(), overwrite=args.overwrite)
+                               progress=not args.no_progress and sys.stderr.isatty(), overwrite=args.overwrite,
+                               record=args.record, record_every=args.record_every)
     except (ProtocolError, ValueError, FileNotFoundError) as err:
         print(f"cortical-gle: error: {err}", file=sys.stderr)
         return 2

@@ -14,13 +14,22 @@ import json
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .resources import data_dir
 
 
 class ProtocolError(ValueError):
     """A protocol file is missing, malformed or invalid."""
+
+
+class RecordingSettings(BaseModel):
+    """``recording:`` section: GLE variables written as Neo data (NIX) next to metrics.json."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variables: list[str] = []
+    every: int = Field(1, ge=1, description="keep every n-th step")
 
 
 class ProtocolBase(BaseModel):
@@ -32,6 +41,7 @@ class ProtocolBase(BaseModel):
     description: str = ""
     engines: list[str] = ["numpy"]
     quick: dict = {}
+    recording: RecordingSettings | None = None
 
 
 def list_protocols() -> list:

@@ -24,7 +24,8 @@ from .io import save_figure, write_atomic, write_json
 from .protocol import ProtocolError, find_protocol, load_protocol, protocol_hash
 
 #: files a run writes besides its plots (the plots are listed in metrics.json)
-RUN_FILE_PATTERNS = ("config.yaml", "metrics.json", "methods_done.json", "checkpoint_*.npz")
+RUN_FILE_PATTERNS = ("config.yaml", "metrics.json", "methods_done.json", "checkpoint_*.npz", "recording.nix",
+                     "recording.nwb")
 #: the keys of config.yaml that make up a run's identity
 IDENTITY_KEYS = ("protocol_file", "engine", "seed", "quick", "cortical_gle_version", "protocol_hash", "resolved")
 
@@ -42,6 +43,10 @@ class RunContext:
     plots: list = field(default_factory=list)
     partial: dict = field(default_factory=dict)  # metrics so far, written if the run is interrupted
     run_id: str = ""
+    record: tuple = ()  # variables written as Neo data (recording.nix); empty: none
+    record_every: int = 1
+    recorder: object = None
+    settings: dict = field(default_factory=dict)  # resolved protocol, annotated on the recording
 
     def save_figure(self, fig, name: str) -> None:
         save_figure(fig, self.out_dir / name)
@@ -49,6 +54,16 @@ class RunContext:
 
     def path(self, name: str) -> Path:
         return self.out_dir / name
+
+    def record_segment(self, recording: dict, spec, dt, name: str, **annotations) -> None:
+        """Hand one trial/epoch/method's engine recording to the Neo writer (if recording is on)."""
+        if not self.record:
+            return
+        from .analysis.neo_io import NeoRecorder, block_annotations, recording_to_segment
+        if self.recorder is None:
+            self.recorder = NeoRecorder(self.path("recording.nix"), block_annotations(
+                spec, self.settings, engine=self.engine, seed=self.seed, record_every=self.record_every))
+        self.recorder.add(recording_to_segment(recording, spec, dt, name, every=self.record_every, **annotations))
 
     # -- files that let an interrupted run continue, bound to this run --------
     def _check_owner(self, path: Path, owner) -> None:
@@ -148,7 +163,7 @@ def _resume_options(out_dir, name_or_path, engine, seed, quick, overrides):
 
 def run_protocol(name_or_path=None, engine: str | None = None, seed: int | None = None, out_dir=None,
                  quick: bool | None = None, overrides=(), resume: bool = False, progress: bool = True,
-                 overwrite: bool = False) -> dict:
+                 overwrite: bool = False, record=None, record_every=None) -> dict:
     """Validate and run a protocol; returns the metrics written to ``out_dir/metrics.json``.
 
     ``engine``, ``seed`` and ``quick`` default to ``"numpy"``, 0 and ``False``
@@ -199,7 +214,8 @@ def run_protocol(name_or_path=None, engine: str | None = None, seed: int | None 
             p.unlink()
         out_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(out_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-    ctx = RunContext(out_dir, engine, seed, quick, resume, progress, run_id=config["run_id"])
+    ctx = RunContext(out_dir, engine, seed, quick, resume, progress, run_id=config["run_id"], settings=config)
+    _recording_settings(ctx, cfg, record, record_every)
     t0 = time.perf_counter()
     task = get_task(cfg.task)
     ident = {"protocol": path.stem, "task": cfg.task, "engine": engine, "seed": seed, "quick": quick,
@@ -207,10 +223,33 @@ def run_protocol(name_or_path=None, engine: str | None = None, seed: int | None 
     try:
         metrics = task.run(cfg, ctx)
     except KeyboardInterrupt:
+        if ctx.recorder is not None:
+            ctx.recorder.abort()
         write_json(out_dir / "metrics.json", {**ident, "status": "interrupted", "partial": ctx.partial,
                                               "plots": ctx.plots})
         raise
+    except BaseException:
+        if ctx.recorder is not None:
+            ctx.recorder.abort()
+        raise
+    if ctx.recorder is not None:
+        metrics["recording"] = {"file": ctx.recorder.close().name, "segments": ctx.recorder.n_segments,
+                                "variables": list(ctx.record), "every": ctx.record_every}
     metrics = {**ident, "python": platform.python_version(), "wall_time_s": round(time.perf_counter() - t0, 3),
                "status": "complete", **metrics, "plots": ctx.plots}
     write_json(out_dir / "metrics.json", metrics)
     return metrics
+
+
+def _recording_settings(ctx: RunContext, cfg, record, record_every) -> None:
+    """``--record``/``--record-every`` override the protocol's ``recording`` section."""
+    from .analysis.neo_io import parse_record
+    section = getattr(cfg, "recording", None)
+    if record is None and section is not None:
+        record = section.variables
+    if record_every is None:
+        record_every = section.every if section is not None else 1
+    ctx.record = parse_record(record or ())
+    if int(record_every) < 1:
+        raise ValueError(f"--record-every must be a positive integer, got {record_every}")
+    ctx.record_every = int(record_every)

@@ -8,6 +8,7 @@ TASKS = {
     "mnist1d": "cortical_gle.tasks.mnist1d",
     "teacher-student": "cortical_gle.tasks.teacher_student",
     "speech-commands": "cortical_gle.tasks.speech_commands",
+    "ephys-comparison": "cortical_gle.tasks.ephys_comparison",
 }
 
 

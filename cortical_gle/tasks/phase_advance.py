@@ -39,8 +39,11 @@ class Config(ProtocolBase):
     cycles: int = Field(3, ge=1, description="whole cycles of the lowest frequency that are measured")
 
 
-def simulate(cfg: Config, engine: str = "numpy", progress: bool = False):
-    """Simulate every neuron at every frequency; returns (t_ms, x, r) with r (steps, freqs, neurons)."""
+def simulate(cfg: Config, engine: str = "numpy", progress: bool = False, ctx=None):
+    """Simulate every neuron at every frequency; returns (t_ms, x, r) with r (steps, freqs, neurons).
+
+    With ``ctx.record`` set, the recorded variables go to ``ctx.record_segment`` (batch element = frequency).
+    """
     tau_m = np.array([n.tau_m for n in cfg.neurons])
     tau_r = np.array([n.tau_r for n in cfg.neurons])
     freqs = np.array(cfg.frequencies)
@@ -50,7 +53,10 @@ def simulate(cfg: Config, engine: str = "numpy", progress: bool = False):
     n_steps = int(np.ceil(duration / cfg.dt))
     t_ms = np.arange(n_steps) * cfg.dt
     x = np.sin(2 * np.pi * freqs[None, :] * t_ms[:, None] * 1e-3)[:, :, None]
-    out = net.run(x, record=("r_out",), progress=progress)
+    extra = tuple(v for v in (ctx.record if ctx is not None else ()) if v != "r_out")
+    out = net.run(x, record=("r_out",) + extra, progress=progress)
+    if ctx is not None:
+        ctx.record_segment(out, spec, cfg.dt, "sinusoids", frequencies_hz=list(freqs), batch_is="frequency")
     return t_ms, x[:, :, 0], out["r_out"]
 
 
@@ -75,7 +81,7 @@ def measure(cfg: Config, t_ms, x, r):
 
 
 def run(cfg: Config, ctx) -> dict:
-    t_ms, x, r = simulate(cfg, ctx.engine, progress=ctx.progress)
+    t_ms, x, r = simulate(cfg, ctx.engine, progress=ctx.progress, ctx=ctx)
     phase, gain = measure(cfg, t_ms, x, r)
     freqs = np.array(cfg.frequencies)
     neurons = []
