@@ -182,3 +182,34 @@ def test_mel_peak_follows_a_pure_tone():
         feat = log_mel(np.sin(2 * np.pi * f * t)[None].astype(np.float32))
         assert feat.shape == (1, 32, 32)
         assert int(np.argmax(feat[0, 16])) == int(np.argmin(np.abs(centres - f)))
+
+
+def test_test_sets_do_not_reach_training(synth, tmp_path):
+    """Training and model selection see no test clip: relabelling every clip of both test sets
+    (moving it to another word's folder) leaves the training and validation curves and the
+    learning-rate schedule bit-identical (a tiny GLE network, 3 epochs, patience 1 so the
+    plateau acts)."""
+    from cortical_gle.runner import run_protocol
+
+    def train(root, name):
+        over = [("data.path", str(root)), ("data.cache_dir", str(tmp_path / f"cache_{name}")), ("methods", ["gle"]),
+                ("data.augment", {"variants": 1, "p": 1.0}), ("network.n_hidden", 1), ("network.n_le", 4),
+                ("network.n_li", 4), ("network.steps_per_frame", 1), ("training.epochs", 3),
+                ("training.batch", 16), ("training.plateau_patience", 1), ("training.lr", 0.05)]
+        return run_protocol("speech-commands", out_dir=tmp_path / name, overrides=over, progress=False)["methods"]["gle"]
+
+    a = train(synth[0], "a")
+    dst = _copy(synth[0], tmp_path)
+    words = sorted(p.name for p in dst.iterdir() if p.is_dir() and not p.name.startswith("_"))
+    for name in ("testing_list.txt", "testing_synth_list.txt"):
+        moved = []
+        for rel in (dst / name).read_text().split():
+            word, f = rel.split("/")
+            new = f"{words[(words.index(word) + 1) % len(words)]}/moved_{f}"
+            (dst / rel).rename(dst / new)
+            moved.append(new)
+        (dst / name).write_text("\n".join(moved) + "\n")
+    b = train(dst, "b")
+    assert a["test_acc"] != b["test_acc"] or a["test_synth_acc"] != b["test_synth_acc"]
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
+        assert a[key] == b[key], key
