@@ -193,7 +193,7 @@ def test_test_sets_do_not_reach_training(synth, tmp_path):
 
     def train(root, name):
         over = [("data.path", str(root)), ("data.cache_dir", str(tmp_path / f"cache_{name}")), ("methods", ["gle"]),
-                ("data.augment", {"variants": 1, "p": 1.0}), ("network.n_hidden", 1), ("network.n_le", 4),
+                ("data.augment", None), ("network.n_hidden", 1), ("network.n_le", 4),
                 ("network.n_li", 4), ("network.steps_per_frame", 1), ("training.epochs", 3),
                 ("training.batch", 16), ("training.plateau_patience", 1), ("training.lr", 0.05)]
         return run_protocol("speech-commands", out_dir=tmp_path / name, overrides=over, progress=False)["methods"]["gle"]
