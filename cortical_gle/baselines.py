@@ -8,11 +8,12 @@ from .engines.numpy_.optim import Adam
 
 
 def train_mlp(x, y, x_test, y_test, hidden=(256, 256), epochs=200, lr=1e-3, batch=100, seed=0,
-              weight_decay=0.0, callback=None) -> dict:
+              weight_decay=0.0, callback=None, extra_tests: dict | None = None) -> dict:
     """ReLU MLP with softmax cross-entropy and Adam, trained on whole sequences (numpy).
 
     Returns per-epoch ``train_acc``, ``test_acc`` (percent), the final test
-    predictions and the parameter count.
+    predictions and the parameter count; for each ``name: (x, y)`` of
+    ``extra_tests`` also ``<name>_acc`` and ``<name>_pred``.
     """
     rng = np.random.default_rng(seed)
     sizes = [x.shape[1], *hidden, int(max(y.max(), y_test.max()) + 1)]
@@ -40,7 +41,8 @@ def train_mlp(x, y, x_test, y_test, hidden=(256, 256), epochs=200, lr=1e-3, batc
             acts.append(h)
         return acts
 
-    hist = {"train_acc": [], "test_acc": []}
+    extra_tests = extra_tests or {}
+    hist = {"train_acc": [], "test_acc": [], **{f"{k}_acc": [] for k in extra_tests}}
     for epoch in range(epochs):
         order = rng.permutation(len(x))
         correct = 0
@@ -61,6 +63,9 @@ def train_mlp(x, y, x_test, y_test, hidden=(256, 256), epochs=200, lr=1e-3, batc
         pred = forward(x_test)[-1].argmax(1)
         hist["train_acc"].append(100.0 * correct / len(x))
         hist["test_acc"].append(100.0 * float((pred == y_test).mean()))
+        for k, (xe, ye) in extra_tests.items():
+            hist[f"{k}_pred"] = forward(xe)[-1].argmax(1)
+            hist[f"{k}_acc"].append(100.0 * float((hist[f"{k}_pred"] == ye).mean()))
         if callback:
             callback(epoch, hist)
     hist["test_pred"] = pred

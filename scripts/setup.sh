@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Fresh-machine setup: Debian packages for the NEST module build (and espeak-ng for the
-# synthesised speech set), then a virtual environment .venv with cortical_gle installed.
+# Fresh-machine setup: Debian packages for the NEST module build (and the speech synthesisers
+# espeak-ng, flite and festival with three English voices for the synthesised speech set), then a
+# virtual environment .venv with cortical_gle installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 need=()
-for pkg in libboost-dev libgsl-dev libltdl-dev cmake g++ make espeak-ng sox; do
+for pkg in libboost-dev libgsl-dev libltdl-dev cmake g++ make espeak-ng sox flite festival festvox-kallpc16k \
+           festvox-kdlpc16k festvox-us-slt-hts; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

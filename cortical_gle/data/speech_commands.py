@@ -1,12 +1,19 @@
 """Google Speech Commands v2, 12-class task, from a local folder in its standard layout.
 
 Layout: one folder per word of 1 s, 16 kHz WAVs, ``_background_noise_/``,
-``validation_list.txt`` and ``testing_list.txt`` (paths relative to the root).
+``validation_list.txt`` and ``testing_list.txt`` (paths relative to the root);
+an optional ``testing_synth_list.txt`` (the synthesised set's held-out
+synthesiser) makes a second test split, ``test_synth``.
 Classes: the ten commands, ``_silence_`` (1 s cuts of the background noise)
 and ``_unknown_`` (the other words, subsampled to the size of an average
-command class).  Features: log-Mel spectrograms, ``n_mels`` bins x ``n_frames``
-frames per clip, computed with librosa and cached to disk keyed by the
-settings and the file listing.  Nothing is downloaded.
+command class).  Each split cuts its silence clips from its own noise files:
+those listed for it in ``_background_noise_/noise_splits.txt`` (``file split``
+per line), or, without that list (the real set), the last file in name order
+for test, the one before for validation and the rest for training.
+Features: log-Mel spectrograms, ``n_mels`` bins x ``n_frames`` frames per clip,
+computed with librosa and cached to disk keyed by the settings and the file
+listing; with ``augment``, also augmented copies of the training clips
+(:mod:`.speech_augment`).  Nothing is downloaded.
 """
 from __future__ import annotations
 
@@ -23,6 +30,8 @@ from . import default_cache_dir
 COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 CLASS_NAMES = COMMANDS + ("_silence_", "_unknown_")
 SAMPLE_RATE = 16000
+NOISE_SPLITS_FILE = "noise_splits.txt"
+SYNTH_TEST_LIST = "testing_synth_list.txt"
 
 
 class DatasetError(ValueError):
@@ -94,12 +103,48 @@ def _fingerprint(root: Path, settings: dict) -> str:
     return h.hexdigest()[:16]
 
 
+def noise_files_by_split(root: Path, splits=("train", "val", "test")) -> dict:
+    """The background-noise files each split cuts its silence (and augmentation noise) from; disjoint.
+
+    Raises
+    ------
+    DatasetError
+        A listed file or split is unknown, or there are too few files for one per split.
+    """
+    folder = root / "_background_noise_"
+    files = sorted(folder.glob("*.wav"))
+    listing = folder / NOISE_SPLITS_FILE
+    if listing.is_file():
+        out = {s: [] for s in splits}
+        for line in listing.read_text().splitlines():
+            if not line.strip():
+                continue
+            name, split = line.split()
+            if split not in out or not (folder / name).is_file():
+                raise DatasetError(f"{listing}: line '{line}' names an unknown split (expected one of "
+                                   f"{', '.join(splits)}) or a missing file")
+            out[split].append(folder / name)
+    else:
+        if len(files) < len(splits):
+            raise DatasetError(f"{folder}: {len(files)} noise file(s), need at least {len(splits)} "
+                               f"(one per split: {', '.join(splits)}) so no split shares noise with another")
+        out = {"train": files[: len(files) - len(splits) + 1]}
+        out.update({s: [files[len(files) - len(splits) + i]] for i, s in enumerate(splits) if i > 0})
+    empty = [s for s, f in out.items() if not f]
+    if empty:
+        raise DatasetError(f"{folder}: no noise file for split(s) {', '.join(empty)}")
+    return out
+
+
 def load_speech_commands(path, n_mels: int = 32, n_frames: int = 32, seed: int = 0, cache_dir=None,
-                         log=print) -> dict:
-    """Features and labels for ``train``, ``val`` and ``test`` (the official split lists).
+                         augment=None, log=print) -> dict:
+    """Features and labels for ``train``, ``val``, ``test`` (and ``test_synth`` if listed).
 
     Returns a dict with ``x_<split>`` (n, n_frames, n_mels) float32, ``y_<split>``
-    (n,) int, ``class_names`` and ``report`` (files read, resampled, skipped).
+    (n,) int, ``splits``, ``class_names`` and ``report`` (files read, resampled,
+    skipped).  With ``augment`` (:class:`.speech_augment.Augment`), also
+    ``x_train_aug`` (variants, n, n_frames, n_mels): augmented copies of the
+    training clips, in the order of ``x_train``.
 
     Raises
     ------
@@ -109,7 +154,8 @@ def load_speech_commands(path, n_mels: int = 32, n_frames: int = 32, seed: int =
     """
     root = Path(path).expanduser().resolve()
     words = _check_layout(root)
-    settings = {"n_mels": n_mels, "n_frames": n_frames, "seed": seed, "version": 1}
+    settings = {"n_mels": n_mels, "n_frames": n_frames, "seed": seed, "version": 2,
+                "augment": None if augment is None else augment.model_dump()}
     key = _fingerprint(root, settings)
     cache = Path(cache_dir or default_cache_dir()) / f"speech_{key}.npz"
     if cache.exists():
@@ -117,26 +163,29 @@ def load_speech_commands(path, n_mels: int = 32, n_frames: int = 32, seed: int =
             with np.load(cache, allow_pickle=False) as f:
                 data = {k: f[k] for k in f.files}
             data["report"] = json.loads(str(data.pop("report")))
+            data["splits"] = [str(s) for s in data["splits"]]
             data["class_names"] = list(CLASS_NAMES)
             return data
         except Exception as err:  # noqa: BLE001
             raise DatasetError(f"feature cache {cache} is corrupt ({type(err).__name__}); delete it") from None
-    val = set((root / "validation_list.txt").read_text().split())
-    test = set((root / "testing_list.txt").read_text().split())
+    lists = {"val": "validation_list.txt", "test": "testing_list.txt"}
+    if (root / SYNTH_TEST_LIST).is_file():
+        lists["test_synth"] = SYNTH_TEST_LIST
+    held_out = {split: set((root / name).read_text().split()) for split, name in lists.items()}
     rng = np.random.default_rng(seed)
     report = {"files": 0, "resampled": 0, "skipped": []}
-    split_files = {"train": [], "val": [], "test": []}
+    split_files = {"train": [], **{s: [] for s in lists}}
     for w in words:
         for f in sorted((root / w).glob("*.wav")):
             rel = f"{w}/{f.name}"
-            split = "val" if rel in val else ("test" if rel in test else "train")
+            split = next((s for s, names in held_out.items() if rel in names), "train")
             split_files[split].append((f, COMMANDS.index(w) if w in COMMANDS else len(COMMANDS) + 1))
-    noise = [c for c in (read_clip_long(p, report) for p in sorted((root / "_background_noise_").glob("*.wav")))
-             if c is not None]
-    if not noise:
-        raise DatasetError(f"{root}/_background_noise_: no readable WAV file")
+    noise_files = noise_files_by_split(root, tuple(split_files))
     out = {}
     for split, files in split_files.items():
+        noise = [c for c in (read_clip_long(p, report) for p in noise_files[split]) if c is not None]
+        if not noise:
+            raise DatasetError(f"{root}/_background_noise_: no readable WAV file for the {split} split")
         labels = np.array([lab for _, lab in files], dtype=np.int64)
         known = labels[labels < len(COMMANDS)]
         n_avg = max(1, len(known) // len(COMMANDS))
@@ -151,7 +200,7 @@ def load_speech_commands(path, n_mels: int = 32, n_frames: int = 32, seed: int =
             if clip is not None:
                 clips.append(clip)
                 ys.append(lab)
-        for _ in range(n_avg):  # silence: random 1 s cuts of the background noise, random level
+        for _ in range(n_avg):  # silence: random 1 s cuts of this split's background noise, random level
             src = noise[int(rng.integers(len(noise)))]
             s0 = int(rng.integers(0, max(1, src.size - SAMPLE_RATE)))
             clips.append(src[s0: s0 + SAMPLE_RATE] * rng.uniform(0.0, 1.0))
@@ -160,12 +209,21 @@ def load_speech_commands(path, n_mels: int = 32, n_frames: int = 32, seed: int =
             raise DatasetError(f"{root}: no readable clip in the {split} split")
         out[f"x_{split}"] = log_mel(np.stack(clips), n_mels, n_frames)
         out[f"y_{split}"] = np.array(ys, dtype=np.int64)
+        if split == "train" and augment is not None:
+            from .speech_augment import augment_clips
+
+            log(f"speech-commands: {augment.variants} augmented cop(ies) of {len(clips)} training clips ...")
+            aug = augment_clips(np.stack(clips), noise_files["train"], augment)
+            out["x_train_aug"] = log_mel(aug.reshape(-1, SAMPLE_RATE), n_mels, n_frames).reshape(
+                len(aug), len(clips), n_frames, n_mels)
+    out["splits"] = np.array(list(split_files))
     if report["resampled"]:
         log(f"speech-commands: resampled {report['resampled']} file(s) to {SAMPLE_RATE} Hz")
     if report["skipped"]:
         log(f"speech-commands: skipped {len(report['skipped'])} unreadable file(s): "
             + "; ".join(report["skipped"][:5]) + (" ..." if len(report["skipped"]) > 5 else ""))
     atomic_savez(cache, {**out, "report": np.asarray(json.dumps(report))})
+    out["splits"] = list(split_files)
     out["report"] = report
     out["class_names"] = list(CLASS_NAMES)
     return out

@@ -1,11 +1,18 @@
 """Google Speech Commands (12 classes) classified online by GLE, with an MLP baseline
 (docs/model.md#tasks-and-published-numbers).
 
-Each clip becomes ``n_frames`` log-Mel frames of ``n_mels`` bins (normalised
-per bin with the training set's mean and deviation); each frame is held for
+Each clip becomes ``n_frames`` log-Mel frames of ``n_mels`` bins (with
+``data.cmn``, less the clip's own mean spectrum; then normalised per bin with
+the training set's mean and deviation); each frame is held for
 ``steps_per_frame`` Euler steps.  Training and readout as in :mod:`.classify`.
 Without ``data.path`` the protocol synthesises a spoken-commands set with
-espeak-ng (held-out speakers in the validation and test lists) and uses it.
+espeak-ng, flite and festival (:mod:`cortical_gle.data.speech_synth`): held-out
+voices for validation and the ``test`` split, the held-out synthesiser
+(festival) for ``test_synth``.  With ``data.augment``, every training clip has
+augmented copies (:mod:`cortical_gle.data.speech_augment`); each epoch draws,
+per clip, the clean clip or one of its copies (seeded by the run seed and the
+epoch).  Validation and test clips are never augmented; the learning-rate
+plateau follows the validation loss only.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..baselines import train_mlp
 from ..data import default_cache_dir
+from ..data.speech_augment import Augment
 from ..data.speech_commands import CLASS_NAMES, load_speech_commands
 from ..data.speech_synth import synthesize_speech_commands
 from .classify import (MLP, ClassifierProtocol, LaggedNetwork, Training, confusion_matrix, network_factory,
@@ -29,9 +37,10 @@ from .fields import Time
 
 class Synth(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    train_speakers: int = Field(60, ge=1)
-    val_speakers: int = Field(12, ge=1)
-    test_speakers: int = Field(12, ge=1)
+    train_speakers: int = Field(60, ge=2, description="spread evenly over espeak-ng and flite")
+    val_speakers: int = Field(12, ge=1, description="held-out espeak-ng voices")
+    test_speakers: int = Field(12, ge=1, description="other held-out espeak-ng voices")
+    test_synth_speakers: int = Field(12, ge=1, description="the held-out synthesiser, festival")
     repetitions: int = Field(4, ge=1)
     snr_db: list[float] = [30.0, 20.0, 10.0]
     seed: int = 0
@@ -41,6 +50,9 @@ class Data(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: str | None = Field(None, description="local Speech Commands v2 folder; None: synthesise one")
     synth: Synth = Synth()
+    augment: Augment | None = Field(Augment(), description="augmented training copies; None: none")
+    cmn: bool = Field(True, description="subtract each clip's mean log-Mel spectrum (cepstral mean "
+                                        "normalisation) before the per-bin standardisation")
     n_mels: int = Field(32, ge=4)
     n_frames: int = Field(32, ge=2)
     cache_dir: str | None = None
@@ -72,55 +84,78 @@ def dataset_folder(cfg: Config, log=print) -> Path:
     if cfg.data.path:
         return Path(cfg.data.path)
     s = cfg.data.synth
-    key = hashlib.sha256(json.dumps(s.model_dump(), sort_keys=True).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps({**s.model_dump(), "version": 2}, sort_keys=True).encode()).hexdigest()[:12]
     folder = _cache_root(cfg) / f"speech_synth_{key}"
     if not (folder / "DONE").exists():
-        log(f"speech-commands: synthesising a spoken-commands set with espeak-ng in {folder} ...")
+        log(f"speech-commands: synthesising a spoken-commands set (espeak-ng, flite, festival) in {folder} ...")
         counts = synthesize_speech_commands(folder, s.train_speakers, s.val_speakers, s.test_speakers,
-                                            s.repetitions, snr_db=tuple(s.snr_db), seed=s.seed)
+                                            s.test_synth_speakers, s.repetitions, snr_db=tuple(s.snr_db),
+                                            seed=s.seed)
         (folder / "DONE").write_text(json.dumps(counts))
     return folder
 
 
 def run(cfg: Config, ctx) -> dict:
     folder = dataset_folder(cfg)
-    data = load_speech_commands(folder, cfg.data.n_mels, cfg.data.n_frames, cache_dir=_cache_root(cfg))
-    mean = data["x_train"].mean(axis=(0, 1))
-    std = data["x_train"].std(axis=(0, 1)) + 1e-6
-    xs = {s: (data[f"x_{s}"] - mean) / std for s in ("train", "val", "test")}
-    ys = {s: data[f"y_{s}"] for s in ("train", "val", "test")}
+    data = load_speech_commands(folder, cfg.data.n_mels, cfg.data.n_frames, cache_dir=_cache_root(cfg),
+                                augment=cfg.data.augment)
+    splits = data["splits"]                      # train, val, test (+ test_synth)
+    tests = [s for s in splits if s.startswith("test")]
+    # cepstral mean normalisation: a clip's mean log spectrum holds the channel (synthesiser, room, level)
+    cmn = (lambda x: x - x.mean(axis=-2, keepdims=True)) if cfg.data.cmn else (lambda x: x)
+    mean = cmn(data["x_train"]).mean(axis=(0, 1))
+    std = cmn(data["x_train"]).std(axis=(0, 1)) + 1e-6
+    xs = {s: (cmn(data[f"x_{s}"]) - mean) / std for s in splits}
+    ys = {s: data[f"y_{s}"] for s in splits}
+    # variant 0 is the clean clip, 1.. its augmented copies
+    train_variants = np.concatenate([xs["train"][None], (cmn(data["x_train_aug"]) - mean) / std]) \
+        if "x_train_aug" in data else xs["train"][None]
     nw, spf = cfg.network, cfg.network.steps_per_frame
 
+    def as_steps(x):                             # (B, frames, mels) -> (steps, B, mels)
+        return np.repeat(np.swapaxes(x, 0, 1), spf, axis=0)
+
     def getter(split):
-        def get(idx):
-            x = xs[split][idx]                       # (B, frames, mels)
-            return np.repeat(np.swapaxes(x, 0, 1), spf, axis=0), ys[split][idx]
-        return get
+        return lambda idx: (as_steps(xs[split][idx]), ys[split][idx])
+
+    def train_getter(idx):
+        # the epoch under way is the one train_online records as started (resume-safe)
+        epoch = ctx.partial["gle"]["epoch"]
+        pick = np.random.default_rng([ctx.seed, epoch, 1]).integers(0, len(train_variants), len(ys["train"]))
+        return as_steps(train_variants[pick[idx], idx]), ys["train"][idx]
 
     results = {}
     for method in cfg.methods:
         t0 = time.perf_counter()
         if method == "gle":
-            make_net = network_factory(nw, cfg.data.n_mels, len(CLASS_NAMES), cfg.dt, cfg.training.lr, ctx.seed, ctx.engine)
-            res = train_online(make_net, (getter("train"), ys["train"]),
-                               {"val": (getter("val"), ys["val"]), "test": (getter("test"), ys["test"])},
+            make_net = network_factory(nw, cfg.data.n_mels, len(CLASS_NAMES), cfg.dt, cfg.training.lr, ctx.seed,
+                                       ctx.engine)
+            res = train_online(make_net, (train_getter, ys["train"]),
+                               {s: (getter(s), ys[s]) for s in splits if s != "train"},
                                cfg.training, ctx, monitor="val")
             res.pop("net")
             res["seconds_per_epoch"] = res["train_time_s"] / max(1, len(res["train_acc"]))
         else:
             m = cfg.mlp
             flat = {s: v.reshape(len(v), -1) for s, v in xs.items()}
-            res = train_mlp(flat["train"], ys["train"], flat["test"], ys["test"], hidden=tuple(m.hidden),
-                            epochs=m.epochs, lr=m.lr, batch=m.batch, seed=ctx.seed)
-            res["test_pred"] = res["test_pred"].tolist()
-            res["final_test_acc"], res["final_train_acc"] = res["test_acc"][-1], res["train_acc"][-1]
+            x_tr = train_variants.reshape(-1, train_variants.shape[2] * train_variants.shape[3])
+            res = train_mlp(x_tr, np.tile(ys["train"], len(train_variants)), flat["test"], ys["test"],
+                            hidden=tuple(m.hidden), epochs=m.epochs, lr=m.lr, batch=m.batch, seed=ctx.seed,
+                            extra_tests={s: (flat[s], ys[s]) for s in tests if s != "test"})
+            for s in tests:
+                res[f"{s}_pred"] = np.asarray(res[f"{s}_pred"]).tolist()
+                res[f"final_{s}_acc"] = res[f"{s}_acc"][-1]
+            res["final_train_acc"] = res["train_acc"][-1]
         res["wall_time_s"] = round(time.perf_counter() - t0, 2)
-        res["confusion_matrix"] = confusion_matrix(ys["test"], np.asarray(res["test_pred"]), len(CLASS_NAMES)).tolist()
+        for s in tests:
+            key = "confusion_matrix" if s == "test" else f"confusion_matrix_{s}"
+            res[key] = confusion_matrix(ys[s], np.asarray(res[f"{s}_pred"]), len(CLASS_NAMES)).tolist()
         results[method] = res
-    plot_learning_curves(ctx, results, ("val", "test"), {"paper GLE 91.5 % (real set, val)": 91.5},
+    plot_learning_curves(ctx, results, ("val", *tests), {"paper GLE 91.5 % (real set, val)": 91.5},
                          "Speech commands (12 classes)")
     plot_confusion(ctx, results, list(CLASS_NAMES))
     return {"methods": results, "class_names": list(CLASS_NAMES), "dataset": str(folder),
             "synthesised": cfg.data.path is None, "report": data["report"],
-            "n_train": int(len(ys["train"])), "n_val": int(len(ys["val"])), "n_test": int(len(ys["test"])),
-            "final_test_acc": {k: v["final_test_acc"] for k, v in results.items()}}
+            **{f"n_{s}": int(len(ys[s])) for s in splits},
+            "n_train_augmented_copies": len(train_variants) - 1,
+            **{f"final_{s}_acc": {k: v[f"final_{s}_acc"] for k, v in results.items()} for s in tests}}

@@ -1,49 +1,129 @@
-"""Speech commands: the espeak-ng synthesiser, the loader's layout checks, bad files, Mel features."""
+"""Speech commands: the three synthesisers and their held-out voices, per-split noise, augmentation, the loader."""
 import shutil
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from cortical_gle.data.speech_commands import CLASS_NAMES, DatasetError, load_speech_commands, log_mel
-from cortical_gle.data.speech_synth import espeak_available, synthesize_speech_commands
-
-needs_espeak = pytest.mark.skipif(not espeak_available(), reason="espeak-ng not installed (scripts/setup.sh)")
+from cortical_gle.data import speech_synth
+from cortical_gle.data.speech_augment import Augment, augment_clips
+from cortical_gle.data.speech_commands import (CLASS_NAMES, DatasetError, load_speech_commands, log_mel,
+                                               noise_files_by_split)
+from cortical_gle.data.speech_synth import synthesisers_available, synthesize_speech_commands
 
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    if not espeak_available():
-        pytest.skip("espeak-ng not installed")
+    if not synthesisers_available():
+        pytest.skip(f"speech synthesisers not installed: {speech_synth.missing_synthesisers()} (scripts/setup.sh)")
     root = tmp_path_factory.mktemp("sc")
-    counts = synthesize_speech_commands(root, n_train_speakers=3, n_val_speakers=1, n_test_speakers=1,
-                                        repetitions=1, seed=3)
+    counts = synthesize_speech_commands(root, n_train_speakers=2, n_val_speakers=1, n_test_speakers=1,
+                                        n_test_synth_speakers=3, repetitions=1, seed=3)
     return root, counts
 
 
-def test_layout_and_held_out_speakers(synth):
+def _speakers(root):
+    rows = [line.split() for line in (root / "SPEAKERS.txt").read_text().splitlines()]
+    return {r[0]: {"engine": r[1], "voice": r[2], "split": r[-1]} for r in rows}
+
+
+def test_layout_and_held_out_voices(synth):
+    """No voice (and no espeak-ng accent or variant) is in two splits; festival only in test_synth."""
     root, counts = synth
-    assert counts == {"train": 60, "val": 20, "test": 20}
-    val = (root / "validation_list.txt").read_text().split()
-    test = (root / "testing_list.txt").read_text().split()
-    speaker = lambda rel: rel.split("/")[1].split("_nohash_")[0]  # noqa: E731
-    assert len({speaker(r) for r in val}) == 1 and len({speaker(r) for r in test}) == 1
-    assert not ({speaker(r) for r in val} & {speaker(r) for r in test})
-    audio, sr = sf.read(root / val[0])
+    assert counts == {"train": 40, "val": 20, "test": 20, "test_synth": 60}
+    spk = _speakers(root)
+    lists = {"val": "validation_list.txt", "test": "testing_list.txt", "test_synth": "testing_synth_list.txt"}
+    for split, name in lists.items():      # every listed clip's speaker belongs to that split
+        rels = (root / name).read_text().split()
+        assert len(rels) == counts[split]
+        assert {spk[r.split("/")[1].split("_nohash_")[0]]["split"] for r in rels} == {split}
+    voices = {s: {v["voice"] for v in spk.values() if v["split"] == s} for s in counts}
+    parts = {s: {p for v in voices[s] if "+" in v for p in v.split("+")} for s in counts}
+    for a in counts:
+        for b in counts:
+            if a < b:
+                assert not voices[a] & voices[b] and not parts[a] & parts[b], (a, b)
+    engines = {s: {v["engine"] for v in spk.values() if v["split"] == s} for s in counts}
+    assert engines == {"train": {"espeak-ng", "flite"}, "val": {"espeak-ng"}, "test": {"espeak-ng"},
+                       "test_synth": {"festival"}}
+    assert voices["test_synth"] == set(speech_synth.FESTIVAL_VOICES)
+    audio, sr = sf.read(root / (root / "testing_synth_list.txt").read_text().split()[0])
     assert sr == 16000 and audio.shape == (16000,) and np.abs(audio).max() > 0.05
-    assert len(list((root / "_background_noise_").glob("*.wav"))) >= 3
 
 
-def test_loader_classes_and_splits(synth, tmp_path):
+def test_noise_files_disjoint_per_split(synth, tmp_path):
+    """Each split has its own noise files, and its silence clips come from them: silencing the
+    validation files (all zeros) makes every validation silence clip digital silence (-100 dB, the
+    floor of ``power_to_db``) while the training silence stays noisy."""
+    root, _ = synth
+    files = noise_files_by_split(root, ("train", "val", "test", "test_synth"))
+    names = [f.name for fs in files.values() for f in fs]
+    assert len(names) == len(set(names)) == 20 and all(len(fs) == 5 for fs in files.values())
+    dst = _copy(root, tmp_path)
+    for f in files["val"]:
+        sf.write(dst / "_background_noise_" / f.name, np.zeros(16000 * 2), 16000)
+    d = load_speech_commands(dst, cache_dir=tmp_path, log=lambda m: None)
+    silence = CLASS_NAMES.index("_silence_")
+    assert np.all(d["x_val"][d["y_val"] == silence] <= -99.9)
+    assert np.all(d["x_train"][d["y_train"] == silence].max(axis=(1, 2)) > -99)
+
+
+def test_noise_split_without_listing(tmp_path):
+    """The real set has no listing: last file -> test, the one before -> val, the rest -> train."""
+    (tmp_path / "_background_noise_").mkdir()
+    for name in ("a", "b", "c", "d"):
+        (tmp_path / "_background_noise_" / f"{name}.wav").touch()
+    files = noise_files_by_split(tmp_path)
+    assert {s: [f.stem for f in fs] for s, fs in files.items()} == {"train": ["a", "b"], "val": ["c"], "test": ["d"]}
+    (tmp_path / "_background_noise_" / "c.wav").unlink()
+    (tmp_path / "_background_noise_" / "d.wav").unlink()
+    with pytest.raises(DatasetError, match="2 noise file\\(s\\), need at least 3"):
+        noise_files_by_split(tmp_path)
+
+
+def test_missing_synthesiser_names_the_debian_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RuntimeError, match="Debian package\\(s\\) espeak-ng, flite, festival; run scripts/setup.sh"):
+        synthesize_speech_commands(tmp_path / "out")
+    monkeypatch.undo()
+    if shutil.which("festival"):
+        monkeypatch.setattr(speech_synth, "FESTIVAL_VOICE_ROOT", tmp_path)
+        (tmp_path / "english" / "kal_diphone").mkdir(parents=True)
+        with pytest.raises(RuntimeError, match="festvox-kdlpc16k, festvox-us-slt-hts; run scripts/setup.sh"):
+            synthesize_speech_commands(tmp_path / "out")
+
+
+def test_augmentation_deterministic_per_seed(synth):
+    """Copy v of clip i depends only on (seed, v, i): one worker or two give the same bits; another
+    seed gives other copies; copies differ from the clean clip."""
+    root, _ = synth
+    clips = np.stack([sf.read(p, dtype="float32")[0] for p in sorted((root / "yes").glob("*.wav"))[:3]])
+    noise = noise_files_by_split(root, ("train", "val", "test", "test_synth"))["train"]
+    a = augment_clips(clips, noise, Augment(variants=2, seed=0, p=1.0), workers=1)
+    b = augment_clips(clips, noise, Augment(variants=2, seed=0, p=1.0), workers=2)
+    c = augment_clips(clips, noise, Augment(variants=2, seed=1, p=1.0), workers=1)
+    assert a.shape == (2, 3, 16000)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c, atol=1e-3) and not np.allclose(a[0], clips, atol=1e-3)
+
+
+def test_loader_classes_splits_and_augmentation(synth, tmp_path):
+    """Class counts per split; augmented copies exist for training only and leave the held-out
+    splits bit-identical to a load without augmentation."""
     root, _ = synth
     d = load_speech_commands(root, cache_dir=tmp_path, log=lambda m: None)
-    assert d["class_names"] == list(CLASS_NAMES)
-    assert d["x_train"].shape[1:] == (32, 32)
-    # 3 speakers x 10 commands + as many unknown and silence clips as an average command class
-    assert np.bincount(d["y_train"], minlength=12).tolist() == [3] * 12
-    assert len(d["y_val"]) == len(d["y_test"]) == 12
-    again = load_speech_commands(root, cache_dir=tmp_path, log=lambda m: None)  # from the cache
-    np.testing.assert_array_equal(again["x_train"], d["x_train"])
+    assert d["class_names"] == list(CLASS_NAMES) and d["splits"] == ["train", "val", "test", "test_synth"]
+    assert d["x_train"].shape[1:] == (32, 32) and "x_train_aug" not in d
+    # 2 speakers x 10 commands + as many unknown and silence clips as an average command class
+    assert np.bincount(d["y_train"], minlength=12).tolist() == [2] * 12
+    assert len(d["y_val"]) == len(d["y_test"]) == 12 and np.bincount(d["y_test_synth"]).tolist() == [3] * 12
+    aug = load_speech_commands(root, cache_dir=tmp_path, augment=Augment(variants=1, p=1.0), log=lambda m: None)
+    assert aug["x_train_aug"].shape == (1,) + d["x_train"].shape
+    assert not np.allclose(aug["x_train_aug"][0], d["x_train"], atol=1.0)
+    for s in ("train", "val", "test", "test_synth"):
+        np.testing.assert_array_equal(aug[f"x_{s}"], d[f"x_{s}"])
+    again = load_speech_commands(root, cache_dir=tmp_path, augment=Augment(variants=1, p=1.0), log=lambda m: None)
+    np.testing.assert_array_equal(again["x_train_aug"], aug["x_train_aug"])   # from the cache
 
 
 def _copy(root, tmp_path):
@@ -102,3 +182,34 @@ def test_mel_peak_follows_a_pure_tone():
         feat = log_mel(np.sin(2 * np.pi * f * t)[None].astype(np.float32))
         assert feat.shape == (1, 32, 32)
         assert int(np.argmax(feat[0, 16])) == int(np.argmin(np.abs(centres - f)))
+
+
+def test_test_sets_do_not_reach_training(synth, tmp_path):
+    """Training and model selection see no test clip: relabelling every clip of both test sets
+    (moving it to another word's folder) leaves the training and validation curves and the
+    learning-rate schedule bit-identical (a tiny GLE network, 3 epochs, patience 1 so the
+    plateau acts)."""
+    from cortical_gle.runner import run_protocol
+
+    def train(root, name):
+        over = [("data.path", str(root)), ("data.cache_dir", str(tmp_path / f"cache_{name}")), ("methods", ["gle"]),
+                ("data.augment", None), ("network.n_hidden", 1), ("network.n_le", 4),
+                ("network.n_li", 4), ("network.steps_per_frame", 1), ("training.epochs", 3),
+                ("training.batch", 16), ("training.plateau_patience", 1), ("training.lr", 0.05)]
+        return run_protocol("speech-commands", out_dir=tmp_path / name, overrides=over, progress=False)["methods"]["gle"]
+
+    a = train(synth[0], "a")
+    dst = _copy(synth[0], tmp_path)
+    words = sorted(p.name for p in dst.iterdir() if p.is_dir() and not p.name.startswith("_"))
+    for name in ("testing_list.txt", "testing_synth_list.txt"):
+        moved = []
+        for rel in (dst / name).read_text().split():
+            word, f = rel.split("/")
+            new = f"{words[(words.index(word) + 1) % len(words)]}/moved_{f}"
+            (dst / rel).rename(dst / new)
+            moved.append(new)
+        (dst / name).write_text("\n".join(moved) + "\n")
+    b = train(dst, "b")
+    assert a["test_acc"] != b["test_acc"] or a["test_synth_acc"] != b["test_synth_acc"]
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
+        assert a[key] == b[key], key
