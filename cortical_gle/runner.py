@@ -151,6 +151,8 @@ def _resume_options(out_dir, name_or_path, engine, seed, quick, overrides):
         raise ProtocolError(f"--resume {out_dir}: no config.yaml of an earlier run there")
     saved = yaml.safe_load(cfg_file.read_text()) or {}
     protocol = saved.get("protocol")
+    if Path(str(protocol)).suffix in (".yaml", ".yml") and not Path(str(protocol)).is_file():
+        protocol = saved.get("protocol_file")   # a relative path given from another working directory
     if name_or_path is not None:
         given = str(find_protocol(name_or_path).resolve())
         if given != saved.get("protocol_file"):
