@@ -33,7 +33,29 @@ def main(argv=None) -> int:
     p_build.add_argument("--force", action="store_true", help="rebuild even if the cache has this version")
     p_build.add_argument("--nestml", action="store_true",
                          help="also generate the NESTML (spiking) models; experimental, see models/nest/README.md")
+    p_sw = sub.add_parser("sweep", help="run a protocol over seeds and a grid of settings on Dask, with statistics")
+    p_sw.add_argument("protocol")
+    p_sw.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,3,5")
+    p_sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                      help="setting to vary, e.g. network.feedback=transpose,random (repeatable)")
+    p_sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p_sw.add_argument("--quick", action="store_true")
+    p_sw.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+    p_sw.add_argument("--workers", type=int, default=None, help="LocalCluster workers (default: one per core)")
+    p_sw.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    if args.command == "sweep":
+        from .protocol import ProtocolError, parse_overrides
+        from .sweep import format_table, parse_grid, parse_seeds, run_sweep
+        try:
+            res = run_sweep(args.protocol, parse_seeds(args.seeds), parse_grid(args.grid), args.out,
+                            parse_overrides(args.overrides), args.quick, args.scheduler, args.workers)
+        except (ProtocolError, ValueError) as err:
+            print(f"cortical-gle: error: {err}", file=sys.stderr)
+            return 2
+        print(format_table(res))
+        failed = [r for r in res["runs"] if r["status"] == "failed"]
+        return 1 if failed else 0
 
     if args.command == "build-nest":
         from .engines.nest_.build import NestBuildError, build_nest

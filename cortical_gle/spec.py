@@ -18,7 +18,14 @@ from .phi import get_phi
 from .units import to_magnitude
 
 LOSSES = ("mse", "cross_entropy")
-FEEDBACKS = ("transpose",)
+#: top-down pathways (``feedback``) and where each hypothesis comes from (docs/hypotheses.md)
+FEEDBACK_REFERENCES = {
+    "transpose": "exact weight transport, B = W^T (Ellenberger et al. 2026)",
+    "random": "fixed random feedback, feedback alignment (Lillicrap et al. 2016, Nat. Commun. 7:13276)",
+    "sign_symmetric": "B = sign(W)^T (Liao, Leibo & Poggio 2016, AAAI)",
+    "kolen_pollack": "B learns W's local update, both decay (Akrout et al. 2019, NeurIPS; Kolen & Pollack 1994)",
+}
+FEEDBACKS = tuple(FEEDBACK_REFERENCES)
 
 
 def _as_tau(value, size: int, name: str, time_unit) -> np.ndarray:
@@ -84,8 +91,18 @@ class NetworkSpec:
     prospective_errors : bool
         Error units with dynamics (``e = v + tau_m dv/dt``) or instantaneous.
     loss : {'mse', 'cross_entropy'}
-    feedback : {'transpose'}
-        Top-down weights; ``B = W^T`` (others are future options).
+    feedback : {'transpose', 'random', 'sign_symmetric', 'kolen_pollack'}
+        The weights ``B_l`` that carry layer ``l``'s error down, ``top_{l-1} = B_l^T e_l``
+        (stored like ``W_l``, shape ``(n_l, n_{l-1})``): ``transpose`` is exact weight
+        transport ``B = W`` (the paper); ``random`` a fixed random ``B`` (feedback
+        alignment, Lillicrap et al. 2016); ``sign_symmetric`` ``B = sign(W)`` (Liao et al.
+        2016); ``kolen_pollack`` a random ``B`` that receives ``W``'s local update while
+        both decay (Akrout et al. 2019), so that ``B - W`` shrinks geometrically.
+        Only the numpy engine implements the alternatives
+        (:meth:`require_exact_feedback` lets other engines refuse by name).
+    feedback_decay : float
+        Weight decay ``lambda`` of the Kolen-Pollack rule (per unit of learning rate:
+        each step multiplies ``W`` and ``B`` by ``1 - lr lambda``); unused otherwise.
     time_unit : quantity
         Unit in which plain-number time constants are read.
     """
@@ -97,6 +114,7 @@ class NetworkSpec:
     prospective_errors: bool = True
     loss: str = "mse"
     feedback: str = "transpose"
+    feedback_decay: float = 0.1
     time_unit: object = pq.ms
 
     def __post_init__(self):
@@ -116,7 +134,16 @@ class NetworkSpec:
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; known losses: {', '.join(LOSSES)}")
         if self.feedback not in FEEDBACKS:
-            raise ValueError(f"unknown feedback {self.feedback!r}; known: {', '.join(FEEDBACKS)}")
+            raise ValueError(f"unknown feedback hypothesis {self.feedback!r}; known: {', '.join(FEEDBACKS)}")
+        if not (np.isfinite(self.feedback_decay) and self.feedback_decay >= 0):
+            raise ValueError(f"feedback_decay must be finite and >= 0, got {self.feedback_decay}")
+
+    def require_exact_feedback(self, engine: str) -> None:
+        """For engines that implement only ``feedback = 'transpose'``: refuse the others by name."""
+        if self.feedback != "transpose":
+            raise ValueError(f"the {engine} engine implements only feedback 'transpose' (exact weight transport); "
+                             f"feedback {self.feedback!r} ({FEEDBACK_REFERENCES[self.feedback]}) runs on the "
+                             "numpy engine")
 
     # -- convenience -------------------------------------------------------
     @classmethod
@@ -178,6 +205,7 @@ class NetworkSpec:
             "prospective_errors": self.prospective_errors,
             "loss": self.loss,
             "feedback": self.feedback,
+            "feedback_decay": self.feedback_decay,
             "layers": [
                 {"size": l.size, "tau_m": l.tau_m.tolist(), "tau_r": l.tau_r.tolist(), "phi": l.phi, "bias": l.bias}
                 for l in self.layers
@@ -191,7 +219,8 @@ class NetworkSpec:
             LayerSpec(l["size"], np.asarray(l["tau_m"]), np.asarray(l["tau_r"]), l["phi"], l.get("bias", True), unit)
             for l in d["layers"]
         )
-        kw = {k: d[k] for k in ("gamma", "beta", "prospective_errors", "loss", "feedback") if k in d}
+        kw = {k: d[k] for k in ("gamma", "beta", "prospective_errors", "loss", "feedback",
+                                       "feedback_decay") if k in d}
         return cls(d["n_in"], layers, time_unit=unit, **kw)
 
     def to_json(self) -> str:

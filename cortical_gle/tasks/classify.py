@@ -25,6 +25,7 @@ from ..engines.base import GLENetworkContract
 from ..engines.numpy_.losses import loss_and_dloss
 from ..networks import lagged_mlp_network
 from ..protocol import ProtocolBase
+from ..spec import FEEDBACKS
 from .fields import NonNegativeTime, Time
 
 
@@ -38,13 +39,17 @@ class LaggedNetwork(BaseModel):
     tau: Time = 1.2
     beta: float = Field(1.0, gt=0)
     dtype: Literal["float32", "float64"] = "float32"
+    feedback: Literal[FEEDBACKS] = Field("transpose", description="top-down weights of GLE (docs/hypotheses.md); "
+                                         "the MLP baseline keeps exact backprop")
+    feedback_decay: float = Field(0.1, ge=0, description="weight decay lambda of the kolen_pollack rule")
 
 
 def network_factory(nw: LaggedNetwork, n_in: int, n_out: int, dt: float, lr: float, seed: int,
                     engine: str = "numpy"):
     """A function that builds the classifier on ``engine`` with per-step Adam (what :func:`train_online` calls)."""
     def make_net() -> GLENetworkContract:
-        spec = lagged_mlp_network(n_in, n_out, nw.n_hidden, nw.n_le, nw.n_li, nw.tau, dt, nw.beta)
+        spec = lagged_mlp_network(n_in, n_out, nw.n_hidden, nw.n_le, nw.n_li, nw.tau, dt, nw.beta,
+                                  feedback=nw.feedback, feedback_decay=nw.feedback_decay)
         net = get_engine(engine).build(spec, dt, dtype=nw.dtype, seed=seed)
         net.configure_learning("adam", lr=lr)
         return net

@@ -37,11 +37,13 @@ from ..engines.numpy_ import GLENetwork
 from ..engines.numpy_.bptt import bptt_gradient
 from ..engines.numpy_.losses import loss_and_dloss
 from ..protocol import ProtocolBase
-from ..spec import NetworkSpec
+from ..spec import FEEDBACKS, NetworkSpec
 from .fields import NonNegativeTime, Time, TimePerLayer
 
-GLE_METHODS = ("gle", "gle_no_prospective")
 METHOD = r"^(gle|gle_no_prospective|instantaneous_bp|bptt_full|bptt:[0-9]+(\.[0-9]+)?)$"
+#: the methods that run on the run's engine and that a plasticity hypothesis (feedback, learned tau_r) applies
+#: to; the baselines keep exact weight transport and run on the numpy engine
+GLE_METHODS = ("gle", "gle_no_prospective")
 
 
 class Network(BaseModel):
@@ -53,6 +55,9 @@ class Network(BaseModel):
     tau_r: TimePerLayer = 0.1
     gamma: float = 0.0
     beta: float = Field(1.0, gt=0)
+    feedback: Literal[FEEDBACKS] = Field("transpose", description="top-down weights of the GLE methods "
+                                         "(docs/hypotheses.md); the baselines keep exact weight transport")
+    feedback_decay: float = Field(0.1, ge=0, description="weight decay lambda of the kolen_pollack rule")
 
     @field_validator("sizes")
     @classmethod
@@ -75,6 +80,7 @@ class Student(BaseModel):
     weight_init: Literal["uniform01", "default"] = "uniform01"
     tau_m_init: Union[tuple[Time, Time], Literal["teacher"]] = (0.1, 1.0)
     learn_tau: bool = True
+    learn_tau_r: bool = Field(False, description="GLE methods also learn tau_r (docs/hypotheses.md)")
 
 
 class Input(BaseModel):
@@ -121,10 +127,12 @@ class Config(ProtocolBase):
 
 
 # -- set-up ------------------------------------------------------------------
-def _spec(cfg: Config, tau_m, prospective=True) -> NetworkSpec:
+def _spec(cfg: Config, tau_m, prospective=True, hypothesis=False) -> NetworkSpec:
+    """The network; ``hypothesis=True`` (GLE methods only) applies ``network.feedback``."""
     n = cfg.network
+    fb = dict(feedback=n.feedback, feedback_decay=n.feedback_decay) if hypothesis else {}
     return NetworkSpec.feedforward(n.sizes, tau_m=tau_m, tau_r=n.tau_r, phi=n.phi, output_phi=n.output_phi,
-                                   bias=n.bias, gamma=n.gamma, beta=n.beta, prospective_errors=prospective)
+                                   bias=n.bias, gamma=n.gamma, beta=n.beta, prospective_errors=prospective, **fb)
 
 
 def build_teacher(cfg: Config) -> GLENetworkContract:
@@ -137,7 +145,8 @@ def build_teacher(cfg: Config) -> GLENetworkContract:
     return net
 
 
-def build_student(cfg: Config, seed: int, prospective=True, engine: str = "numpy") -> GLENetworkContract:
+def build_student(cfg: Config, seed: int, prospective=True, hypothesis=False,
+                  engine: str = "numpy") -> GLENetworkContract:
     rng = np.random.default_rng(seed)
     sizes = cfg.network.sizes
     if cfg.student.tau_m_init == "teacher":
@@ -145,7 +154,7 @@ def build_student(cfg: Config, seed: int, prospective=True, engine: str = "numpy
     else:
         lo, hi = cfg.student.tau_m_init
         tau_m = [rng.uniform(lo, hi, n) for n in sizes[1:]]
-    net = get_engine(engine).build(_spec(cfg, tau_m, prospective), cfg.dt, seed=seed)
+    net = get_engine(engine).build(_spec(cfg, tau_m, prospective, hypothesis), cfg.dt, seed=seed)
     if cfg.student.weight_init == "uniform01":
         net.set_weights([rng.uniform(0, 1, w.shape) for w in net.weights])
     return net
@@ -234,11 +243,13 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
     if net is not None:
         log = net.extra
     else:
-        net = build_student(cfg, ctx.seed, prospective=(method != "gle_no_prospective"), engine=engine)
+        net = build_student(cfg, ctx.seed, prospective=(method != "gle_no_prospective"),
+                            hypothesis=method in GLE_METHODS, engine=engine)
         lr = cfg.learning.lr * (chunk if method.startswith("bptt") else 1)
         learn_tau = cfg.student.learn_tau and method != "instantaneous_bp"
         net.configure_learning(cfg.learning.optimizer, lr=lr, learn_tau=learn_tau, tau_optimizer=cfg.learning.optimizer,
-                               lr_tau=lr, tau_min=cfg.learning.tau_min or 10 * dt)
+                               lr_tau=lr, tau_min=cfg.learning.tau_min or 10 * dt,
+                               learn_tau_r=cfg.student.learn_tau_r and gle)
         net.reset(tm.batch)
         log = {"chunks_done": 0, "steps": 0, "loss_sum": 0.0, "loss_n": 0, "loss_curve": [],
                "loss_t": [], "tau_curve": [], "trace_start": [], "trace_end": [], "train_losses": [],
@@ -300,7 +311,8 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
     tail = max(1, len(curve) // 10)
     return {"method": method, "engine": engine, "window_time_units": window_t, "loss_t": log["loss_t"],
             "loss_curve": curve.tolist(), "final_loss": float(np.mean(curve[-tail:])),
-            "learned_tau_m": [t.tolist() for t in net.tau_m], "tau_curve": log["tau_curve"],
+            "learned_tau_m": [t.tolist() for t in net.tau_m], "learned_tau_r": [t.tolist() for t in net.tau_r],
+            "feedback": net.spec.feedback, "tau_curve": log["tau_curve"],
             "final_params": _params(net), "tau_clamp_events": net.tau_clamp_events,
             "train_time_s": round(log["train_time_s"], 2),
             "_trace_start": log["trace_start"], "_trace_end": log["trace_end"]}

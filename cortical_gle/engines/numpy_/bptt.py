@@ -19,6 +19,7 @@ adjoint recursion, with :math:`g = \bar r(t{+}1)\,\varphi'(\breve u(t{+}1))` and
     \bar I = \bar{\dot u}/\tau_m, \quad
     \bar W \mathrel{+}= \bar I\, r_{l-1}(t)^T, \quad
     \bar\tau_m \mathrel{+}= -\bar{\dot u}\,\dot u/\tau_m, \quad
+    \bar\tau_r \mathrel{+}= g\,\dot u, \quad
     \bar r_{l-1}(t) \mathrel{+}= W^T \bar I .
 
 Truncation to a window of ``K`` steps backpropagates each loss term
@@ -101,9 +102,9 @@ def bptt_gradient(net, x, target, window: int | None = None, initial_state: GLES
     Returns
     -------
     dict
-        ``loss`` (float), ``losses`` (per step), and lists ``W``, ``b``, ``tau_m``
-        of gradients with the shapes of :attr:`GLENetwork.weights`, ``biases``
-        and ``tau_m``.
+        ``loss`` (float), ``losses`` (per step), and lists ``W``, ``b``, ``tau_m``,
+        ``tau_r`` of gradients with the shapes of :attr:`GLENetwork.weights`,
+        ``biases``, ``tau_m`` and ``tau_r``.
     """
     if window is not None and (not isinstance(window, (int, np.integer)) or window < 1):
         raise ValueError(f"window must be a positive number of steps or None, got {window!r}")
@@ -123,6 +124,7 @@ def bptt_gradient(net, x, target, window: int | None = None, initial_state: GLES
     gW = np.zeros_like(p.W)
     gb = np.zeros_like(p.b)
     gtau = np.zeros_like(p.tau_m)
+    gtau_r = np.zeros_like(p.tau_r)
     tau_m, tau_r, dt = p.tau_m[:, None, :], p.tau_r[:, None, :], net.dt
     for s in range(T - 1, -1, -1):
         if s + 1 <= T - 1:  # the loss on r_L(s+1) enters before step s is undone
@@ -143,6 +145,7 @@ def bptt_gradient(net, x, target, window: int | None = None, initial_state: GLES
         gW += np.matmul(Isum.transpose(0, 2, 1), rec["x_in"][s])
         gb += Isum.sum(axis=1)
         gtau -= (dubar.sum(axis=0) * rec["du"][s]).sum(axis=1) / p.tau_m
+        gtau_r += (g.sum(axis=0) * rec["du"][s]).sum(axis=1)
         rb[:, L - 1] = 0.0
         if L > 1:
             rb[:, : L - 1] = np.matmul(Ibar[:, 1:], p.W[1:])
@@ -160,6 +163,7 @@ def bptt_gradient(net, x, target, window: int | None = None, initial_state: GLES
         "W": [gW[l, : sizes[l + 1], : sizes[l]].copy() for l in range(L)],
         "b": [gb[l, : sizes[l + 1]].copy() for l in range(L)],
         "tau_m": [gtau[l, : sizes[l + 1]].copy() for l in range(L)],
+        "tau_r": [gtau_r[l, : sizes[l + 1]].copy() for l in range(L)],
     }
 
 

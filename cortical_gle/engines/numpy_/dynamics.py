@@ -14,7 +14,25 @@ representation and error units):
     \nabla_W &= -\langle e\, r_{l-1}^T \rangle_\mathrm{batch}, \quad
         \nabla_b = -\langle e \rangle, \quad
         \nabla_{\tau_m} = \langle e\,\dot u \rangle, \quad
-        \mathrm{top}_{l-1} \leftarrow W^T e, \quad r = \varphi(\breve u)
+        \nabla_{\tau_r} = -\langle e\,\dot u \rangle, \quad
+        \mathrm{top}_{l-1} \leftarrow B^T e, \quad r = \varphi(\breve u)
+
+The feedback weights ``B`` are ``W`` (exact transport, the paper), a fixed random
+matrix (Lillicrap et al. 2016), ``sign(W)`` (Liao et al. 2016) or Kolen-Pollack
+weights (Akrout et al. 2019) that :func:`kolen_pollack_step` moves after every
+update of ``W``:
+
+.. math::
+
+    B \leftarrow (1 - \eta\lambda)\,(B + \Delta W_\mathrm{local}), \quad
+    W \leftarrow (1 - \eta\lambda)\,(W + \Delta W_\mathrm{local})
+    \;\Rightarrow\; B - W \leftarrow (1 - \eta\lambda)(B - W).
+
+The ``tau_r`` gradient follows from the energy (docs/hypotheses.md):
+``tau_r`` enters only through ``r = phi(u + tau_r du/dt)``, so
+:math:`\partial E/\partial\tau_r = -(B^T e_{l+1})\varphi'\dot u`, the
+instantaneous error times ``du/dt``; as for ``W`` and ``tau_m`` the error
+unit's prospective ``e`` stands in for it.
 
 Layout.  All layers are stored *stacked* and zero-padded to the widest layer,
 ``(n_layers, batch, width)``: the synchronous update makes layers independent
@@ -57,6 +75,8 @@ class GLEParams:
     r_mask: np.ndarray | None  # (L, 1, N) where some phi(0) != 0, else None
     n_in: int
     n_out: int
+    B: np.ndarray | None = None  # (L, N, N) feedback weights laid out like W; None: B = W (exact transport)
+    feedback: str = "transpose"
 
     @property
     def n_layers(self) -> int:
@@ -96,6 +116,7 @@ class GLEGrads:
     W: np.ndarray      # (L, N, N)
     b: np.ndarray      # (L, N)
     tau_m: np.ndarray | None  # (L, N) when time constants learn
+    tau_r: np.ndarray | None = None  # (L, N) when tau_r learns
 
 
 PARALLEL_MIN_SIZE = 16384  # below this, thread start-up costs more than it saves
@@ -184,11 +205,35 @@ def gle_step(params: GLEParams, state: GLEState, x: np.ndarray, dt: float,
         if grads.tau_m is not None:
             np.einsum("lbn,lbn->ln", state.e, state.du, out=grads.tau_m)
             grads.tau_m *= 1.0 / state.batch_size
+        if grads.tau_r is not None:
+            np.einsum("lbn,lbn->ln", state.e, state.du, out=grads.tau_r)
+            grads.tau_r *= -1.0 / state.batch_size
     # error sent down for the next step, with the weights of this step
-    np.matmul(state.e[1:], params.W[1:], out=state.top[: L - 1])
+    if params.B is None:
+        np.matmul(state.e[1:], params.W[1:], out=state.top[: L - 1])
+    else:
+        if params.feedback == "sign_symmetric":
+            np.sign(params.W, out=params.B)
+        np.matmul(state.e[1:], params.B[1:], out=state.top[: L - 1])
     rates = R[1:]
     for layers, phi in params.phi_groups:
         phi.fn(state.u_pro[layers], rates[layers])
         phi.prime(state.u_pro[layers], rates[layers], state.rp[layers])
     if params.r_mask is not None:
         rates *= params.r_mask
+
+
+def kolen_pollack_step(W: np.ndarray, B: np.ndarray, W_before: np.ndarray, decay: float) -> None:
+    r"""Kolen-Pollack plasticity (Akrout et al. 2019), in place, after an update of ``W``.
+
+    ``B`` (laid out like ``W``, so ``B^T`` carries errors down) receives the same
+    local update ``W - W_before`` that ``W`` just received (the transposed update
+    of the paper's rule), then both decay by ``1 - decay`` with
+    ``decay = lr * lambda``.  Hence :math:`B - W` shrinks by :math:`1 - \eta\lambda`
+    every step, whatever the optimizer.
+    """
+    B += W
+    B -= W_before
+    keep = 1.0 - decay
+    W *= keep
+    B *= keep

@@ -14,7 +14,7 @@ from ...io import atomic_savez
 from ...phi import get_phi
 from ...spec import NetworkSpec
 from ...units import to_magnitude
-from .dynamics import DivergenceError, GLEGrads, GLEParams, GLEState, gle_step
+from .dynamics import DivergenceError, GLEGrads, GLEParams, GLEState, gle_step, kolen_pollack_step
 from .losses import check_target, loss_and_dloss
 from .optim import make_optimizer
 
@@ -104,16 +104,28 @@ class GLENetwork:
                 r_mask[l, 0, : layer.size] = 1.0
         self.params = GLEParams(W, b, tau_m, tau_r, dtype.type(spec.gamma), bool(spec.prospective_errors),
                                 _phi_groups(spec), r_mask, spec.n_in, spec.n_out)
-        self._spec_now = (tau_m.copy(), spec)   # (the tau_m a spec describes, that spec): see `spec`
+        self._spec_now = (np.stack([tau_m, tau_r]), spec)   # (the taus a spec describes, that spec): see `spec`
         if weights is None:
             weights, b0 = default_weights(spec, np.random.default_rng(seed))
             biases = b0 if biases is None else biases
         self.set_weights(weights, biases)
+        if spec.feedback != "transpose":
+            self.params.feedback = spec.feedback
+            self.params.B = np.zeros_like(W)
+            if spec.feedback in ("random", "kolen_pollack"):
+                # drawn like the forward weights, from a stream of its own (seed None: fresh entropy)
+                rng = np.random.default_rng(None if seed is None else [int(seed), 0xFEED])
+                for l, B_l in enumerate(default_weights(spec, rng)[0]):
+                    self.params.B[l, : B_l.shape[0], : B_l.shape[1]] = B_l
+            else:
+                np.sign(W, out=self.params.B)
+        self._W_before = np.empty_like(W) if spec.feedback == "kolen_pollack" else None
         self._grad_flat = np.zeros_like(self._theta)
         self.grads = GLEGrads(self._grad_flat, self._grad_flat[: L * N * N].reshape(L, N, N),
                               self._grad_flat[L * N * N:].reshape(L, N), None)
         self.optimizer = None
         self.tau_optimizer = None
+        self.tau_r_optimizer = None
         self.tau_min = None
         self.tau_clamp_events = 0
         self.state: GLEState | None = None
@@ -122,18 +134,20 @@ class GLENetwork:
     # -- parameters -----------------------------------------------------------
     @property
     def spec(self) -> NetworkSpec:
-        """The network's description with its current ``tau_m`` (learned values included).
+        """The network's description with its current ``tau_m`` and ``tau_r`` (learned values included).
 
-        The spec given at construction keeps the initial ``tau_m``; this one is
-        rebuilt (in ``spec.time_unit``) whenever ``tau_m`` has changed since the
-        last call, so reports and saved files describe the network as it is.
+        The spec given at construction keeps the initial values; this one is
+        rebuilt (in ``spec.time_unit``) whenever a time constant has changed since
+        the last call, so reports and saved files describe the network as it is.
         """
         made_for, spec = self._spec_now
-        if not np.array_equal(made_for, self.params.tau_m):
-            layers = tuple(dataclasses.replace(layer, tau_m=self.params.tau_m[l, : layer.size].astype(float))
+        now = np.stack([self.params.tau_m, self.params.tau_r])
+        if not np.array_equal(made_for, now):
+            layers = tuple(dataclasses.replace(layer, tau_m=self.params.tau_m[l, : layer.size].astype(float),
+                                               tau_r=self.params.tau_r[l, : layer.size].astype(float))
                            for l, layer in enumerate(self._spec.layers))
             spec = dataclasses.replace(self._spec, layers=layers)
-            self._spec_now = (self.params.tau_m.copy(), spec)
+            self._spec_now = (now, spec)
         return spec
 
     @property
@@ -155,6 +169,20 @@ class GLENetwork:
     def tau_m(self) -> list:
         return [self.params.tau_m[l, : n] for l, n in enumerate(self._spec.sizes[1:])]
 
+    @property
+    def tau_r(self) -> list:
+        return [self.params.tau_r[l, : n] for l, n in enumerate(self._spec.sizes[1:])]
+
+    @property
+    def feedback_weights(self) -> list:
+        """``B_l`` of shape ``(n_l, n_{l-1})``: layer ``l``'s error reaches layer ``l-1`` as ``B_l^T e_l``.
+
+        Views of ``W_l`` for ``feedback = 'transpose'``.  Layer 0's matrix is
+        unused (nothing lies below the first layer).
+        """
+        s, B = self._spec.sizes, self.params.W if self.params.B is None else self.params.B
+        return [B[l, : s[l + 1], : s[l]] for l in range(self.n_layers)]
+
     def set_weights(self, weights, biases=None) -> None:
         """Set ``W_l`` (and ``b_l``); shapes and finiteness are checked."""
         _assign("weights", weights, self.weights)
@@ -171,13 +199,16 @@ class GLENetwork:
     # -- learning -------------------------------------------------------------
     def configure_learning(self, optimizer: str = "adam", lr: float = 1e-3, learn_tau: bool = False,
                            tau_optimizer: str = "sgd", lr_tau: float = 1e-3, tau_min: float | None = None,
-                           **opt_kwargs) -> None:
-        """Choose the per-step weight optimizer (and, optionally, learn ``tau_m``).
+                           learn_tau_r: bool = False, **opt_kwargs) -> None:
+        """Choose the per-step weight optimizer (and, optionally, learn ``tau_m`` and ``tau_r``).
 
         ``tau_min`` bounds learned time constants from below (the paper uses
         ``10 dt``); every step on which a value is held at the bound is counted
         in :attr:`tau_clamp_events`.  Without it a ``tau_m`` that falls below
-        ``dt`` stops the run with an error.
+        ``dt`` stops the run with an error.  A learned ``tau_r`` (the local rule
+        :math:`\dot\tau_r = \eta_\tau e\,\dot u`, docs/hypotheses.md) uses the
+        ``tau_m`` optimizer settings and is held at ``>= dt`` (Euler stability of
+        the error unit), counted in the same :attr:`tau_clamp_events`.
         """
         if tau_min is not None and tau_min < self.dt:
             raise ValueError(f"tau_min = {tau_min} must be >= dt = {self.dt}")
@@ -190,6 +221,12 @@ class GLENetwork:
         else:
             self.grads.tau_m = None
             self.tau_optimizer = None
+        if learn_tau_r:
+            self.grads.tau_r = np.zeros_like(self.params.tau_r)
+            self.tau_r_optimizer = make_optimizer(tau_optimizer, self.params.tau_r.size, lr_tau, dtype=self.dtype)
+        else:
+            self.grads.tau_r = None
+            self.tau_r_optimizer = None
         self._set_bias_mask()
 
     def _set_bias_mask(self):
@@ -273,10 +310,22 @@ class GLENetwork:
     def apply_gradients(self) -> None:
         if self._bias_mask is not None:
             self.grads.b *= self._bias_mask
-        self.optimizer.step(self._theta, self._grad_flat)
+        if self._W_before is None:
+            self.optimizer.step(self._theta, self._grad_flat)
+        else:
+            self._W_before[...] = self.params.W
+            self.optimizer.step(self._theta, self._grad_flat)
+            kolen_pollack_step(self.params.W, self.params.B, self._W_before,
+                               self.optimizer.lr * self._spec.feedback_decay)
         if self.tau_optimizer is not None:
             self.tau_optimizer.step(self.params.tau_m.reshape(-1), self.grads.tau_m.reshape(-1))
             self.check_tau()
+        if self.tau_r_optimizer is not None:
+            self.tau_r_optimizer.step(self.params.tau_r.reshape(-1), self.grads.tau_r.reshape(-1))
+            low = self.params.tau_r < self.dt
+            if np.any(low):
+                self.params.tau_r[low] = self.dt
+                self.tau_clamp_events += 1
 
     def check_tau(self) -> None:
         """Enforce ``tau_min`` (counting clamps) or stop if a learned ``tau_m`` fell below ``dt``."""
@@ -361,24 +410,27 @@ class GLENetwork:
     def accumulate_gradients(self, x, target, learn_tau: bool = True) -> dict:
         """Sum of GLE's local gradients over a sequence, weights held fixed.
 
-        Returns lists ``W``, ``b`` (and ``tau_m``) shaped like :attr:`weights`,
+        Returns lists ``W``, ``b`` (and ``tau_m``, ``tau_r``) shaped like :attr:`weights`,
         directly comparable with :func:`.bptt.bptt_gradient` on the same input.
         """
         x = np.asarray(x)
         self.reset(x.shape[1])
-        keep = self.grads.tau_m
-        if learn_tau and keep is None:
+        keep = self.grads.tau_m, self.grads.tau_r
+        if learn_tau:
             self.grads.tau_m = np.zeros_like(self.params.tau_m)
+            self.grads.tau_r = np.zeros_like(self.params.tau_r)
         acc = np.zeros_like(self._grad_flat)
         acc_tau = np.zeros_like(self.params.tau_m)
+        acc_tau_r = np.zeros_like(self.params.tau_r)
         try:
             for t in range(x.shape[0]):
                 self.step(x[t], target[t], compute_grads=True)
                 acc += self._grad_flat
                 if learn_tau:
                     acc_tau += self.grads.tau_m
+                    acc_tau_r += self.grads.tau_r
         finally:
-            self.grads.tau_m = keep
+            self.grads.tau_m, self.grads.tau_r = keep
         L, N, s = self.n_layers, self.width, self._spec.sizes
         W = acc[: L * N * N].reshape(L, N, N)
         b = acc[L * N * N:].reshape(L, N)
@@ -386,6 +438,7 @@ class GLENetwork:
                "b": [b[l, : s[l + 1]].copy() for l in range(L)]}
         if learn_tau:
             out["tau_m"] = [acc_tau[l, : s[l + 1]].copy() for l in range(L)]
+            out["tau_r"] = [acc_tau_r[l, : s[l + 1]].copy() for l in range(L)]
         return out
 
     # -- files ----------------------------------------------------------------
@@ -395,15 +448,18 @@ class GLENetwork:
         ``extra`` (JSON-serialisable, e.g. a protocol's progress) is stored in
         the same file, so a checkpoint and its bookkeeping can never disagree.
         """
-        arrays = {"extra": np.asarray(json.dumps(extra or {})),"theta": self._theta, "tau_m": self.params.tau_m,
+        arrays = {"extra": np.asarray(json.dumps(extra or {})), "theta": self._theta, "tau_m": self.params.tau_m,
+                  "tau_r": self.params.tau_r,
                   "meta": np.asarray(json.dumps({"spec": self.spec.to_dict(), "dt": self.dt,
                                                  "dtype": self.dtype.name, "steps_done": self.steps_done,
                                                  "tau_min": self.tau_min,
                                                  "tau_clamp_events": self.tau_clamp_events}))}
+        if self.params.B is not None:
+            arrays["feedback_B"] = self.params.B
         if self.state is not None:
             for name in ("R", "u", "v", "rp", "top", "e", "du", "u_pro"):
                 arrays["state_" + name] = getattr(self.state, name)
-        for prefix, opt in (("opt_", self.optimizer), ("topt_", self.tau_optimizer)):
+        for prefix, opt in (("opt_", self.optimizer), ("topt_", self.tau_optimizer), ("ropt_", self.tau_r_optimizer)):
             if opt is not None:
                 arrays[prefix + "name"] = np.asarray(opt.name)
                 for k, v in opt.state_dict().items():
@@ -425,6 +481,10 @@ class GLENetwork:
             raise ValueError(f"{path}: parameter buffer has the wrong size for its spec")
         net._theta[...] = data["theta"]
         net.params.tau_m[...] = data["tau_m"]
+        if "tau_r" in data:
+            net.params.tau_r[...] = data["tau_r"]
+        if "feedback_B" in data:
+            net.params.B[...] = data["feedback_B"]
         net.steps_done = int(meta["steps_done"])
         net.extra = json.loads(str(data["extra"])) if "extra" in data else {}
         net.tau_min = meta.get("tau_min")
@@ -435,11 +495,13 @@ class GLENetwork:
         if "opt_name" in data:
             net.configure_learning(str(data["opt_name"]), float(data["opt_lr"]),
                                    learn_tau="topt_name" in data,
-                                   tau_optimizer=str(data.get("topt_name", "sgd")),
-                                   lr_tau=float(data.get("topt_lr", 1e-3)), tau_min=meta.get("tau_min"))
+                                   tau_optimizer=str(data.get("topt_name", data.get("ropt_name", "sgd"))),
+                                   lr_tau=float(data.get("topt_lr", data.get("ropt_lr", 1e-3))),
+                                   tau_min=meta.get("tau_min"), learn_tau_r="ropt_name" in data)
             net.optimizer.load_state_dict({k[4:]: v for k, v in data.items() if k.startswith("opt_")})
-            if net.tau_optimizer is not None:
-                net.tau_optimizer.load_state_dict({k[5:]: v for k, v in data.items() if k.startswith("topt_")})
+            for prefix, opt in (("topt_", net.tau_optimizer), ("ropt_", net.tau_r_optimizer)):
+                if opt is not None:
+                    opt.load_state_dict({k[5:]: v for k, v in data.items() if k.startswith(prefix)})
         net.tau_clamp_events = int(meta.get("tau_clamp_events", 0))
         return net
 
