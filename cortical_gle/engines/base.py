@@ -37,6 +37,7 @@ RECORDABLE = {
     "r": "(T, L, B, N) rates phi(u_pro) per layer, zero-padded to the widest layer",
     "u": "(T, L, B, N) somatic potentials",
     "u_pro": "(T, L, B, N) prospective potentials u + tau_r du/dt",
+    "v": "(T, L, B, N) error-unit potentials",
     "e": "(T, L, B, N) prospective errors",
     "loss": "(T,) batch-mean loss of r_L(t) against target[t] (NaN without a target)",
 }
@@ -92,8 +93,9 @@ class GLENetworkContract(Protocol):
         """Advance through ``x (T, B, n_in)``; returns the recorded arrays (see :data:`RECORDABLE`).
 
         ``target`` is ``(T, B, n_out)`` floats (MSE) or ``(T, B)`` labels (cross-entropy);
-        ``learn=True`` updates the parameters after every step; ``reset=False``
-        continues from the current state.
+        ``learn=True`` updates the parameters after every step (the batch-mean
+        gradient; an engine that cannot learn on a batch refuses ``B > 1`` with an
+        error that says so); ``reset=False`` continues from the current state.
         """
 
     def state_snapshot(self):

@@ -13,12 +13,13 @@ import numpy as np
 from ...io import atomic_savez
 from ...phi import get_phi
 from ...spec import NetworkSpec
+from ..base import RECORDABLE as CONTRACT_RECORDABLE
 from ...units import to_magnitude
 from .dynamics import DivergenceError, GLEGrads, GLEParams, GLEState, gle_step, kolen_pollack_step
 from .losses import check_target, loss_and_dloss
 from .optim import make_optimizer
 
-RECORDABLE = ("r_out", "r", "u", "u_pro", "e", "loss")
+RECORDABLE = tuple(CONTRACT_RECORDABLE)   # what run() records: see engines/base.py
 
 
 def blas_single_thread():
