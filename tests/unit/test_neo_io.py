@@ -81,7 +81,7 @@ def test_cli_record_and_export(tmp_path):
     # this run records, then fails in the analysis (no whole cycle after the transient): no recording is left
     assert main(args + ["--set", "cycles=1"]) == 2
     assert not list(out.glob("recording*"))
-    assert main(args + ["--set", "cycles=4"]) == 0
+    assert main(args + ["--set", "cycles=4", "--overwrite"]) == 0   # the failed run's config.yaml is still there
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["recording"] == {"file": "recording.nix", "segments": 1, "variables": ["u", "r"], "every": 50}
     block = neo_io.read_run(out / "recording.nix")
