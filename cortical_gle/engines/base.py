@@ -108,4 +108,9 @@ class GLENetworkContract(Protocol):
         """Zero the error units: the network as it is without a teacher."""
 
     def save(self, path, extra: dict | None = None) -> None:
-        """Spec, parameters, state and optimizer to one file, atomically (``extra``: JSON progress)."""
+        """Spec, parameters, state and optimizer to one file, atomically (``extra``: JSON progress).
+
+        An engine whose files hold no dynamic state says so with a class
+        attribute ``saves_state = False`` (a loaded network then starts at rest).
+        Methods an engine cannot offer yet raise ``NotImplementedError`` naming why.
+        """

@@ -13,7 +13,11 @@ class NestEngine:
     name = "nest"
 
     def build(self, spec, dt, **kwargs) -> NestGLENetwork:
+        spec.require_exact_feedback(self.name)
         return NestGLENetwork(spec, dt, **kwargs)
+
+    def load(self, path) -> NestGLENetwork:
+        return NestGLENetwork.load(path)
 
 
 __all__ = ["NestEngine", "NestGLENetwork", "NestBuildError", "build_nest"]

@@ -162,6 +162,26 @@ class NestGLENetwork:
         self.optimizer = {"name": "sgd", "lr": float(lr), "learn_tau": bool(learn_tau), "lr_tau": float(lr_tau),
                           "tau_min": tau_min}
 
+    #: a saved file holds parameters and learning settings, not the dynamic state (engines/base.py)
+    saves_state = False
+
+    @property
+    def output(self) -> np.ndarray:
+        """``r_L(t)`` now, shape ``(batch, n_out)`` (read from the output neurons)."""
+        if not self._live():
+            raise RuntimeError("the NEST network has no state yet (or another NEST network replaced it): run() first")
+        return np.array([np.atleast_1d(self._neurons[b][-1].get("r")) for b in range(self.batch_size)], dtype=float)
+
+    def state_snapshot(self):
+        raise NotImplementedError("the NEST engine cannot copy its nodes' dynamic state yet "
+                                  "(evaluation with carried state needs the numpy engine)")
+
+    def restore_state(self, snapshot) -> None:
+        raise NotImplementedError("the NEST engine cannot restore a dynamic state yet")
+
+    def silence_errors(self) -> None:
+        raise NotImplementedError("the NEST engine cannot zero its error units in place yet")
+
     # -- simulation -----------------------------------------------------------
     def reset(self, batch_size: int = 1) -> None:
         """Zero the dynamic state (weights kept): the NEST network is rebuilt for ``batch_size`` copies."""
@@ -176,6 +196,9 @@ class NestGLENetwork:
     def _build(self, batch: int) -> None:
         nest = _nest()
         paths = build_nest(nestml=False)
+        previous = _KERNEL.get("owner")
+        if previous is not None and previous is not self:
+            previous._sync_from_nest()     # keep what the network we displace learned before its nodes go
         nest.ResetKernel()
         nest.Install(str(paths["rate"]))  # module models do not survive ResetKernel
         nest.set(resolution=self.dt_ms, use_wfr=False, local_num_threads=self.threads)
