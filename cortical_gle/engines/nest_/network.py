@@ -22,9 +22,12 @@ import quantities as pq
 
 from ...io import atomic_savez
 from ...spec import NetworkSpec
-from ..numpy_.losses import check_target, loss_and_dloss
-from ..numpy_.network import RECORDABLE, _assign, default_weights
+from ..numpy_.losses import loss_and_dloss
+from ..numpy_.network import RECORDABLE, _assign, check_sequence, default_weights
 from .build import build_nest
+
+#: the error-unit potential v is not read back from NEST (yet)
+NEST_RECORDABLE = tuple(r for r in RECORDABLE if r != "v")
 
 TIC_MS = 1e-3  # NEST's default time grid (tics_per_ms = 1000)
 _KERNEL = {"owner": None}  # NEST holds one network per process
@@ -256,14 +259,14 @@ class NestGLENetwork:
             st = post.get(["b", "tau_m", "eta_last", "e", "steps"])
             self._b[l][:] = st["b"]
             self._tau_m[l][:] = np.asarray(st["tau_m"], dtype=float) / self._ms
-            c = self._fwd[0][l].get(["source", "target", "weight", "r_last", "applied"])
+            c = self._fwd[0][l].get(["source", "target", "weight", "last_value", "applied"])
             pre_idx = {n: k for k, n in enumerate((self._inputs[0] if l == 0 else self._neurons[0][l - 1]).tolist())}
             post_idx = {n: k for k, n in enumerate(post.tolist())}
             eta = dict(zip(post_idx, np.atleast_1d(st["eta_last"])))
             err = dict(zip(post_idx, np.atleast_1d(st["e"])))
             steps = dict(zip(post_idx, np.atleast_1d(st["steps"])))
             W = self._W[l]
-            for s, t, w, r, a in zip(*(np.atleast_1d(c[k]) for k in ("source", "target", "weight", "r_last",
+            for s, t, w, r, a in zip(*(np.atleast_1d(c[k]) for k in ("source", "target", "weight", "last_value",
                                                                         "applied"))):
                 if steps[t] != a:
                     w = w + eta[t] * (err[t] * r)
@@ -277,21 +280,8 @@ class NestGLENetwork:
         loss of ``r_L(t)`` against ``target[t]``.
         """
         nest = _nest()
-        x = np.asarray(x, dtype=float)
-        if x.ndim != 3 or x.shape[2] != self.spec.n_in:
-            raise ValueError(f"x must have shape (steps, batch, {self.spec.n_in}), got {x.shape}")
-        if not np.all(np.isfinite(x)):
-            t = int(np.argmax(~np.isfinite(x).reshape(len(x), -1).all(axis=1)))
-            raise ValueError(f"input contains NaN or inf at step {t} of the sequence")
-        unknown = set(record) - set(RECORDABLE)
-        if unknown:
-            raise ValueError(f"cannot record {sorted(unknown)}; recordable: {', '.join(RECORDABLE)}")
+        x, target = check_sequence(self.spec, x, target, record, np.float64, NEST_RECORDABLE)
         n_steps, B = x.shape[0], x.shape[1]
-        if target is not None:
-            target = np.asarray(target, dtype=float)
-            if len(target) != n_steps:
-                raise ValueError(f"target has {len(target)} steps, x has {n_steps}")
-            check_target("mse", target.reshape((-1,) + target.shape[2:]), n_steps * B, self.spec.n_out)
         if learn and self.optimizer is None:
             raise RuntimeError("learn=True needs configure_learning() first")
         if learn and B != 1:

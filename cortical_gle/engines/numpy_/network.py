@@ -352,27 +352,13 @@ class GLENetwork:
         pads included) and ``loss`` (steps,).  Entry ``t`` is the value after step ``t``
         (``loss[t]`` is the loss of ``r_L(t)`` against ``target[t]``).
         """
-        x = np.asarray(x, dtype=self.dtype)
-        if x.ndim != 3 or x.shape[2] != self._spec.n_in:
-            raise ValueError(f"x must have shape (steps, batch, {self._spec.n_in}), got {x.shape}")
-        if not np.all(np.isfinite(x)):
-            t = int(np.argmax(~np.isfinite(x).reshape(len(x), -1).all(axis=1)))
-            raise ValueError(f"input contains NaN or inf at step {t} of the sequence")
-        unknown = set(record) - set(RECORDABLE)
-        if unknown:
-            raise ValueError(f"cannot record {sorted(unknown)}; recordable: {', '.join(RECORDABLE)}")
+        x, target = check_sequence(self._spec, x, target, record, self.dtype)
         n_steps = x.shape[0]
         if reset or self.state is None:
             self.reset(x.shape[1])
         B = self.state.batch_size
         if x.shape[1] != B:
             raise ValueError(f"x has batch {x.shape[1]}, the network's state has batch {B} (use reset=True)")
-        if target is not None:
-            target = np.asarray(target)
-            if len(target) != n_steps:
-                raise ValueError(f"target has {len(target)} steps, x has {n_steps}")
-            check_target(self._spec.loss, target.reshape((-1,) + target.shape[2:]) if self._spec.loss == "mse"
-                         else target.reshape(-1), n_steps * B, self._spec.n_out)
         if learn and self.optimizer is None:
             raise RuntimeError("learn=True needs configure_learning() first")
         out = {}
@@ -511,6 +497,30 @@ def _copy_state(state):
     if state is None:
         return None
     return dataclasses.replace(state, **{f.name: getattr(state, f.name).copy() for f in dataclasses.fields(state)})
+
+
+def check_sequence(spec: NetworkSpec, x, target, record, dtype, recordable=RECORDABLE):
+    """Validate a whole input sequence (steps, batch, n_in), its targets and the record names.
+
+    Returns ``x`` as an array of ``dtype`` and ``target`` as an array (or ``None``).
+    """
+    x = np.asarray(x, dtype=dtype)
+    if x.ndim != 3 or x.shape[2] != spec.n_in:
+        raise ValueError(f"x must have shape (steps, batch, {spec.n_in}), got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        t = int(np.argmax(~np.isfinite(x).reshape(len(x), -1).all(axis=1)))
+        raise ValueError(f"input contains NaN or inf at step {t} of the sequence")
+    unknown = set(record) - set(recordable)
+    if unknown:
+        raise ValueError(f"cannot record {sorted(unknown)}; recordable: {', '.join(recordable)}")
+    if target is not None:
+        n_steps, B = x.shape[:2]
+        target = np.asarray(target)
+        if len(target) != n_steps:
+            raise ValueError(f"target has {len(target)} steps, x has {n_steps}")
+        check_target(spec.loss, target.reshape((-1,) + target.shape[2:]) if spec.loss == "mse"
+                     else target.reshape(-1), n_steps * B, spec.n_out)
+    return x, target
 
 
 def _assign(name: str, values, views) -> None:

@@ -533,16 +533,45 @@ gle_rate_neuron::set_status( const Dictionary& d )
 }
 
 // ---------------------------------------------------------------------------
-/**
- * gle_rate_synapse: bottom-up synapse j -> i carrying W_ij r_j, with
- * dW_ij = eta e_i r_j per step (the local GLE rule, spec section 1).
+/*
+ * The two plastic GLE synapses differ only in the stream they carry and in
+ * which neuron supplies the second factor of dW = eta e_i r_j:
+ *
+ *   gle_rate_synapse           bottom-up j -> i, carries W_ij r_j; e_i from its target
+ *   gle_rate_feedback_synapse  top-down i -> j, carries W_ij e_i; r_j (two steps back)
+ *                              from its target, so that it stays equal to W_ij (B = W^T)
  */
-template < typename targetidentifierT >
-class gle_rate_synapse : public Connection< targetidentifierT >
+struct BottomUp
+{
+  typedef InstantaneousRateConnectionEvent EventType;
+  static constexpr const char* name = "gle_rate_synapse";
+  static constexpr bool source_is_neuron = false;  // the input nodes also send rates
+  static double
+  dw( const gle_rate_neuron& post, double r_pre )
+  {
+    return post.dw_bottom_up( r_pre );
+  }
+};
+
+struct TopDown
+{
+  typedef LearningSignalConnectionEvent EventType;
+  static constexpr const char* name = "gle_rate_feedback_synapse";
+  static constexpr bool source_is_neuron = true;
+  static double
+  dw( const gle_rate_neuron& post, double e_pre )
+  {
+    return post.dw_top_down( e_pre );
+  }
+};
+
+template < typename targetidentifierT, typename Direction >
+class gle_plastic_connection : public Connection< targetidentifierT >
 {
 public:
   typedef CommonSynapseProperties CommonPropertiesType;
   typedef Connection< targetidentifierT > ConnectionBase;
+  typedef typename Direction::EventType EventType;
   static constexpr ConnectionModelProperties properties = ConnectionModelProperties::NONE;
 
   using ConnectionBase::get_rport;
@@ -551,15 +580,17 @@ public:
   std::unique_ptr< SecondaryEvent >
   get_secondary_event()
   {
-    return std::make_unique< InstantaneousRateConnectionEvent >();
+    return std::make_unique< EventType >();
   }
 
   void
   check_connection( Node& s, Node& t, size_t receptor_type, const CommonPropertiesType& )
   {
-    if ( dynamic_cast< gle_rate_neuron* >( &t ) == nullptr )
-      throw IllegalConnection( "gle_rate_synapse: the target must be a gle_rate_neuron" );
-    InstantaneousRateConnectionEvent ev;
+    if ( dynamic_cast< gle_rate_neuron* >( &t ) == nullptr
+      or ( Direction::source_is_neuron and dynamic_cast< gle_rate_neuron* >( &s ) == nullptr ) )
+      throw IllegalConnection( std::string( Direction::name ) + ": the target"
+        + ( Direction::source_is_neuron ? " and the source" : "" ) + " must be gle_rate_neuron" );
+    EventType ev;
     s.sends_secondary_event( ev );
     ev.set_sender( s );
     ConnectionBase::target_.set_rport( t.handles_test_event( ev, receptor_type ) );
@@ -570,14 +601,14 @@ public:
   send( Event& e, size_t tid, const CommonSynapseProperties& )
   {
     auto* post = static_cast< gle_rate_neuron* >( get_target( tid ) );
-    if ( post->steps() != applied_ )  // apply the change of the post's last step once
+    if ( post->steps() != applied_ )  // apply the change of the target's last step once
     {
-      weight_ = weight_ + post->dw_bottom_up( r_last_ );
+      weight_ = weight_ + Direction::dw( *post, last_ );
       applied_ = post->steps();
     }
-    auto& ev = static_cast< InstantaneousRateConnectionEvent& >( e );
+    auto& ev = static_cast< EventType& >( e );
     auto it = ev.begin();
-    r_last_ = ev.get_coeffvalue( it );  // one value per delivery (min_delay == one step)
+    last_ = ev.get_coeffvalue( it );  // one value per delivery (min_delay == one step)
     e.set_weight( weight_ );
     e.set_receiver( *post );
     e.set_rport( get_rport() );
@@ -590,7 +621,7 @@ public:
   {
     ConnectionBase::get_status( d );
     d[ names::weight ] = weight_;
-    d[ "r_last" ] = r_last_;
+    d[ "last_value" ] = last_;
     d[ "applied" ] = applied_;
     d[ names::size_of ] = static_cast< long >( sizeof( *this ) );
   }
@@ -599,10 +630,10 @@ public:
   set_status( const Dictionary& d, ConnectorModel& cm )
   {
     if ( d.known( names::delay ) )
-      throw BadProperty( "gle_rate_synapse has no delay (values arrive in the next step)" );
+      set_delay( 0.0 );
     ConnectionBase::set_status( d, cm );
     d.update_value( names::weight, weight_ );
-    d.update_value( "r_last", r_last_ );
+    d.update_value( "last_value", last_ );
     d.update_value( "applied", applied_ );
   }
 
@@ -614,113 +645,22 @@ public:
   void
   set_delay( double )
   {
-    throw BadProperty( "gle_rate_synapse has no delay (values arrive in the next step)" );
+    throw BadProperty( std::string( Direction::name ) + " has no delay (values arrive in the next step)" );
   }
 
 private:
   double weight_ = 1.0;
-  double r_last_ = 0.0;  //!< r_j passed at the last delivery
-  long applied_ = 0;     //!< post step count whose change is in weight_
+  double last_ = 0.0;  //!< the value (r_j or e_i) passed at the last delivery
+  long applied_ = 0;   //!< target step count whose change is in weight_
 };
 
-template < typename targetidentifierT >
-constexpr ConnectionModelProperties gle_rate_synapse< targetidentifierT >::properties;
-
-// ---------------------------------------------------------------------------
-/**
- * gle_rate_feedback_synapse: top-down synapse from neuron i (layer l+1) to
- * neuron j (layer l) carrying W_ij e_i, with the same change eta e_i r_j as
- * the bottom-up synapse j -> i, so that it stays equal to W_ij (B = W^T).
- */
-template < typename targetidentifierT >
-class gle_rate_feedback_synapse : public Connection< targetidentifierT >
-{
-public:
-  typedef CommonSynapseProperties CommonPropertiesType;
-  typedef Connection< targetidentifierT > ConnectionBase;
-  static constexpr ConnectionModelProperties properties = ConnectionModelProperties::NONE;
-
-  using ConnectionBase::get_rport;
-  using ConnectionBase::get_target;
-
-  std::unique_ptr< SecondaryEvent >
-  get_secondary_event()
-  {
-    return std::make_unique< LearningSignalConnectionEvent >();
-  }
-
-  void
-  check_connection( Node& s, Node& t, size_t receptor_type, const CommonPropertiesType& )
-  {
-    if ( dynamic_cast< gle_rate_neuron* >( &t ) == nullptr or dynamic_cast< gle_rate_neuron* >( &s ) == nullptr )
-      throw IllegalConnection( "gle_rate_feedback_synapse connects two gle_rate_neurons" );
-    LearningSignalConnectionEvent ev;
-    s.sends_secondary_event( ev );
-    ev.set_sender( s );
-    ConnectionBase::target_.set_rport( t.handles_test_event( ev, receptor_type ) );
-    ConnectionBase::target_.set_target( &t );
-  }
-
-  bool
-  send( Event& e, size_t tid, const CommonSynapseProperties& )
-  {
-    auto* post = static_cast< gle_rate_neuron* >( get_target( tid ) );
-    // e_last_ is e_i(k-1); the target has since done step k: its r of step k-1 is two steps back
-    if ( post->steps() != applied_ )
-    {
-      weight_ = weight_ + post->dw_top_down( e_last_ );
-      applied_ = post->steps();
-    }
-    auto& ev = static_cast< LearningSignalConnectionEvent& >( e );
-    auto it = ev.begin();
-    e_last_ = ev.get_coeffvalue( it );
-    e.set_weight( weight_ );
-    e.set_receiver( *post );
-    e.set_rport( get_rport() );
-    e();
-    return true;
-  }
-
-  void
-  get_status( Dictionary& d ) const
-  {
-    ConnectionBase::get_status( d );
-    d[ names::weight ] = weight_;
-    d[ "e_last" ] = e_last_;
-    d[ "applied" ] = applied_;
-    d[ names::size_of ] = static_cast< long >( sizeof( *this ) );
-  }
-
-  void
-  set_status( const Dictionary& d, ConnectorModel& cm )
-  {
-    if ( d.known( names::delay ) )
-      throw BadProperty( "gle_rate_feedback_synapse has no delay (values arrive in the next step)" );
-    ConnectionBase::set_status( d, cm );
-    d.update_value( names::weight, weight_ );
-    d.update_value( "e_last", e_last_ );
-    d.update_value( "applied", applied_ );
-  }
-
-  void
-  set_weight( double w )
-  {
-    weight_ = w;
-  }
-  void
-  set_delay( double )
-  {
-    throw BadProperty( "gle_rate_feedback_synapse has no delay (values arrive in the next step)" );
-  }
-
-private:
-  double weight_ = 1.0;
-  double e_last_ = 0.0;  //!< e_i passed at the last delivery
-  long applied_ = 0;
-};
+template < typename targetidentifierT, typename Direction >
+constexpr ConnectionModelProperties gle_plastic_connection< targetidentifierT, Direction >::properties;
 
 template < typename targetidentifierT >
-constexpr ConnectionModelProperties gle_rate_feedback_synapse< targetidentifierT >::properties;
+using gle_rate_synapse = gle_plastic_connection< targetidentifierT, BottomUp >;
+template < typename targetidentifierT >
+using gle_rate_feedback_synapse = gle_plastic_connection< targetidentifierT, TopDown >;
 
 }  // namespace gle
 
