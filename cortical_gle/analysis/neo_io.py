@@ -28,7 +28,7 @@ arrays; :func:`read_run` joins the blocks back into one.  The file is written
 under a ``.partial`` name and renamed when the recorder closes: an interrupted
 run never leaves a file that looks complete.
 
-GLE's variables are dimensionless (spec section 1: rates and potentials in the
+GLE's variables are dimensionless (docs/model.md#continuous-model: rates and potentials in the
 same arbitrary unit); the unit is still stored so that recordings from
 biophysical engines (mV, pA) use the same code path.
 """

@@ -3,7 +3,7 @@
 The module is built once into the user cache (``$CORTICAL_GLE_CACHE`` or
 ``~/.cache/cortical_gle``) by the session fixture; later tests and runs reuse it.
 
-Tolerance.  Both engines run the same float64 operations of GLE_SPEC section 2;
+Tolerance.  Both engines run the same float64 operations of docs/model.md#discrete-time;
 only the order of the sums ``W r`` and ``W^T e`` differs (BLAS vs NEST's delivery
 order), an error of a few ulp per step.  The test networks are contracting
 (moderate weights and learning rate), so those ulps do not grow: 1e-9 relative

@@ -88,7 +88,7 @@ def test_unreadable_and_missing_files(tmp_path):
     with pytest.raises(ValueError, match="rec.nix: not a readable NIX file"):
         run_protocol("ephys-comparison", out_dir=tmp_path / "o", overrides=[("data.path", str(bad))], progress=False)
     with pytest.raises(FileNotFoundError, match="nothere.abf"):
-        run_protocol("ephys-comparison", out_dir=tmp_path / "o", overrides=[("data.path", str(tmp_path / "nothere.abf"))],
+        run_protocol("ephys-comparison", out_dir=tmp_path / "o2", overrides=[("data.path", str(tmp_path / "nothere.abf"))],
                      progress=False)
     with pytest.raises(ProtocolError, match="generate.trials"):
-        run_protocol("ephys-comparison", out_dir=tmp_path / "o", overrides=[("generate.trials", 1)], progress=False)
+        run_protocol("ephys-comparison", out_dir=tmp_path / "o3", overrides=[("generate.trials", 1)], progress=False)

@@ -40,7 +40,7 @@ def _nest():
 
 
 class NestGLENetwork:
-    """A layered GLE network in NEST (spec section 2), the numpy engine's API.
+    """A layered GLE network in NEST (docs/model.md#discrete-time), the numpy engine's API.
 
     Parameters
     ----------

@@ -4,11 +4,11 @@
  * Why C++ and not NESTML: NESTML 9 neurons can neither send nor receive NEST's
  * secondary (rate) events, and NESTML synapses are built around spike events
  * (models/nest/README.md).  These four models are the smallest set that runs the
- * spec's discrete update (GLE_SPEC.md section 2) step for step inside NEST:
+ * spec's discrete update (docs/model.md#discrete-time) step for step inside NEST:
  *
  *   gle_rate_input             replays the network input x(t) as a rate stream
  *   gle_rate_neuron            one GLE neuron: soma u (tau_m) and the error
- *                              compartment v (tau_r), eqs. of spec section 1;
+ *                              compartment v (tau_r), eqs. of docs/model.md#continuous-model;
  *                              sends r = phi(u_pro) (InstantaneousRateConnectionEvent)
  *                              and e (LearningSignalConnectionEvent)
  *   gle_rate_synapse           bottom-up W_ij r_j, plastic: dW_ij = eta e_i r_j
@@ -220,7 +220,7 @@ private:
 /**
  * gle_rate_neuron: one GLE neuron (representation unit and error unit).
  *
- * Per step dt (GLE_SPEC.md section 2; Ellenberger et al. 2026, eqs. of the
+ * Per step dt (docs/model.md#discrete-time; Ellenberger et al. 2026, eqs. of the
  * representation and error units):
  *
  *   inst_e = top * phi'(u_pro(t))        top = sum_i W_ij e_i  or  -beta (r - y) at the output
@@ -335,7 +335,7 @@ private:
   std::vector< double > target_;  //!< y(t) of the output neuron, one per step from the last set
   long hold_steps_ = 0;           //!< steps to repeat the output without updating
 
-  // state: everything starts at zero (spec section 2)
+  // state: everything starts at zero (docs/model.md#discrete-time)
   double u_ = 0.0, v_ = 0.0, r_ = 0.0, rp_ = 0.0, e_ = 0.0, du_ = 0.0, u_pro_ = 0.0;
   double eta_last_ = 0.0;                //!< eta of the last step (0: no learning)
   double eta_hist_[ 2 ] = { 0.0, 0.0 };  //!< eta of the last two steps
