@@ -55,3 +55,14 @@ def save_figure(fig, path) -> None:
     os.replace(tmp, path)
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+def read_npz(path, what: str):
+    """All arrays of a ``.npz`` file written by :func:`atomic_savez` and its JSON ``meta``; an unreadable
+    file is a ``ValueError`` that names it as not being ``what``."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+        return data, json.loads(str(data["meta"]))
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"{path}: not a {what} ({err})") from None

@@ -20,7 +20,7 @@ import json
 import numpy as np
 import quantities as pq
 
-from ...io import atomic_savez
+from ...io import atomic_savez, read_npz
 from ...spec import NetworkSpec
 from ..numpy_.losses import loss_and_dloss
 from ..numpy_.network import RECORDABLE, _assign, check_sequence, default_weights
@@ -369,10 +369,8 @@ class NestGLENetwork:
     @classmethod
     def load(cls, path) -> "NestGLENetwork":
         """Rebuild a network saved with :meth:`save` (fresh state)."""
+        data, meta = read_npz(path, "cortical_gle NEST network file")
         try:
-            with np.load(path, allow_pickle=False) as f:
-                data = {k: f[k] for k in f.files}
-            meta = json.loads(str(data["meta"]))
             spec = NetworkSpec.from_dict(meta["spec"])
             L = len(spec.layers)
             W = [data[f"W{l}"] for l in range(L)]

@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 
-from ...io import atomic_savez
+from ...io import atomic_savez, read_npz
 from ...phi import get_phi
 from ...spec import NetworkSpec
 from ..base import RECORDABLE as CONTRACT_RECORDABLE
@@ -216,18 +216,12 @@ class GLENetwork:
         self.tau_min = tau_min
         self.tau_clamp_events = 0
         self.optimizer = make_optimizer(optimizer, self._theta.size, lr, dtype=self.dtype, **opt_kwargs)
-        if learn_tau:
-            self.grads.tau_m = np.zeros_like(self.params.tau_m)
-            self.tau_optimizer = make_optimizer(tau_optimizer, self.params.tau_m.size, lr_tau, dtype=self.dtype)
-        else:
-            self.grads.tau_m = None
-            self.tau_optimizer = None
-        if learn_tau_r:
-            self.grads.tau_r = np.zeros_like(self.params.tau_r)
-            self.tau_r_optimizer = make_optimizer(tau_optimizer, self.params.tau_r.size, lr_tau, dtype=self.dtype)
-        else:
-            self.grads.tau_r = None
-            self.tau_r_optimizer = None
+        # a gradient buffer and an optimizer per learned time constant, or neither
+        for name, on in (("tau_m", learn_tau), ("tau_r", learn_tau_r)):
+            values = getattr(self.params, name)
+            setattr(self.grads, name, np.zeros_like(values) if on else None)
+            opt = make_optimizer(tau_optimizer, values.size, lr_tau, dtype=self.dtype) if on else None
+            setattr(self, "tau_optimizer" if name == "tau_m" else "tau_r_optimizer", opt)
         self._set_bias_mask()
 
     def _set_bias_mask(self):
@@ -456,12 +450,7 @@ class GLENetwork:
     @classmethod
     def load(cls, path) -> "GLENetwork":
         """Rebuild a network saved with :meth:`save` (state and optimizer included)."""
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                data = {k: f[k] for k in f.files}
-            meta = json.loads(str(data["meta"]))
-        except (OSError, ValueError, KeyError) as err:
-            raise ValueError(f"{path}: not a cortical_gle network file ({err})") from None
+        data, meta = read_npz(path, "cortical_gle network file")
         spec = NetworkSpec.from_dict(meta["spec"])
         net = cls(spec, meta["dt"], dtype=meta["dtype"], seed=0)
         if data["theta"].shape != net._theta.shape:
