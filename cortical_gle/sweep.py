@@ -272,6 +272,19 @@ def format_table(result: dict) -> str:
 
 
 # -- the sweep ---------------------------------------------------------------
+def _check_same_sweep(path: Path, settings: dict) -> None:
+    """A folder holds one sweep: another protocol, grid, --set or --quick there would mix runs
+    (finished runs are skipped whatever settings made them).  More seeds are fine."""
+    if not path.is_file():
+        return
+    old = yaml.safe_load(path.read_text()) or {}
+    diff = [k for k in ("protocol", "grid", "overrides", "quick") if old.get(k) != yaml.safe_load(
+        yaml.safe_dump(settings[k]))]
+    if diff:
+        raise ValueError(f"{path.parent} holds a sweep with other settings ({', '.join(diff)}: "
+                         + "; ".join(f"{k} was {old.get(k)!r}" for k in diff) + "); use another --out")
+
+
 def run_sweep(protocol, seeds, grid, out, overrides=(), quick=False, scheduler=None, workers=None,
               log=print) -> dict:
     """Plan (validating all conditions), run every folder on Dask, aggregate.  Returns the summary
@@ -280,9 +293,10 @@ def run_sweep(protocol, seeds, grid, out, overrides=(), quick=False, scheduler=N
 
     runs = plan(protocol, seeds, grid, overrides, quick, out)
     Path(out).mkdir(parents=True, exist_ok=True)
-    write_atomic(Path(out) / "sweep.yaml", yaml.safe_dump(
-        {"protocol": str(protocol), "seeds": list(seeds), "grid": grid, "overrides": [list(o) for o in overrides],
-         "quick": quick}, sort_keys=False))
+    settings = {"protocol": str(protocol), "seeds": list(seeds), "grid": grid,
+                "overrides": [list(o) for o in overrides], "quick": quick}
+    _check_same_sweep(Path(out) / "sweep.yaml", settings)
+    write_atomic(Path(out) / "sweep.yaml", yaml.safe_dump(settings, sort_keys=False))
     cores = os.cpu_count() or 1
     if scheduler:
         client = Client(scheduler)

@@ -113,3 +113,15 @@ def test_comparison_with_a_published_value_by_hand(tmp_path):
     assert "vs published methods.gle.acc [A]" in format_table(res)
     with pytest.raises(ValueError, match=">= 2 runs"):
         compare_published([1.0], 1.0, 1.0, 3)
+
+
+def test_a_sweep_folder_refuses_other_settings(tmp_path, monkeypatch):
+    """Finished runs are skipped whatever made them, so a second sweep with other settings must not share the folder."""
+    import cortical_gle.sweep as sweep
+
+    monkeypatch.setattr(sweep, "aggregate", lambda out, runs, published=None: {"summary": [], "tests": {}})
+    kw = dict(protocol="lagline", seeds=[], grid={}, out=tmp_path, quick=True, workers=1, log=lambda *_: None)
+    run_sweep(overrides=[("timing.t_train", 2)], **kw)          # no seeds: nothing runs, the settings are written
+    run_sweep(overrides=[("timing.t_train", 2)], **kw)          # the same settings again: fine
+    with pytest.raises(ValueError, match="overrides"):
+        run_sweep(overrides=[("timing.t_train", 3)], **kw)
