@@ -110,7 +110,7 @@ class Brian2GLENetwork:
         self._clamp_events = 0
         self.steps_done = 0
         self._has_state = False
-        self.circuit = build_circuit(spec, dt * self._unit_s, 1, self._unit_s)
+        self.circuit = self._build(1)
         for l, layer in enumerate(spec.layers):
             self.circuit.param_holders[l].tau_m_ = layer.tau_m * self._unit_s
         self._write_params(W, b)
@@ -249,8 +249,13 @@ class Brian2GLENetwork:
         c.inputs.r_ = 0.0
         self._has_state = True
 
+    def _build(self, batch: int):
+        # Synapses.connect runs code once, at creation: the numpy target does that without compiling
+        with _brian_run_settings("numpy"):
+            return build_circuit(self._spec, self.dt * self._unit_s, batch, self._unit_s)
+
     def _rebuild(self, batch: int) -> None:
-        old, new = self.circuit, build_circuit(self._spec, self.dt * self._unit_s, batch, self._unit_s)
+        old, new = self.circuit, self._build(batch)
         for a, b in zip(old.weight_holders + old.param_holders, new.weight_holders + new.param_holders):
             for name in a.variables:
                 var = a.variables[name]
