@@ -131,8 +131,12 @@ def run_one(protocol, seed, overrides, quick, out_dir, threads=1) -> dict:
 
 # -- statistics --------------------------------------------------------------
 def scalar_metrics(metrics: dict, prefix="") -> dict:
-    """Numbers of a metrics.json, nested keys joined by dots (lists and bookkeeping left out)."""
-    skip = {"seed", "wall_time_s", "quick", "methods", "plots", "teacher_params", "teacher_tau_m", "partial"}
+    """Numbers of a metrics.json, nested keys joined by dots (lists and bookkeeping left out).
+
+    Per-method scalars count (``methods.gle.final_loss``): a hypothesis changes
+    the GLE runs only, and the table shows it per method.
+    """
+    skip = {"seed", "wall_time_s", "quick", "plots", "teacher_params", "teacher_tau_m", "partial"}
     out = {}
     for k, v in metrics.items():
         if not prefix and k in skip:
@@ -178,8 +182,34 @@ def compare(values: dict) -> list:
     return rows
 
 
-def aggregate(out, runs) -> dict:
-    """Read every finished run of ``runs``; write summary.csv, summary.json and sweep.png in ``out``."""
+def compare_published(values, mean: float, sd: float, n: int) -> dict:
+    r"""Welch's t test of a sweep's values against a published mean +- sd over ``n`` seeds.
+
+    .. math::
+
+        t = \frac{\bar x - \mu_\mathrm{pub}}{\sqrt{s_x^2/n_x + s_\mathrm{pub}^2/n_\mathrm{pub}}}
+
+    with Welch-Satterthwaite degrees of freedom (scipy's ``ttest_ind_from_stats``;
+    Welch 1947).  Only the summary statistics of the published runs are known.
+    """
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2:
+        raise ValueError(f"a test against a published value needs >= 2 runs, got {len(x)}")
+    res = stats.ttest_ind_from_stats(x.mean(), x.std(ddof=1), len(x), mean, sd, n, equal_var=False)
+    return {"mean": float(x.mean()), "sd": float(x.std(ddof=1)), "n": len(x), "published_mean": mean,
+            "published_sd": sd, "published_n": n, "mean_diff": float(x.mean() - mean),
+            "welch_t": float(res.statistic), "welch_p": float(res.pvalue)}
+
+
+def aggregate(out, runs, published: dict | None = None) -> dict:
+    """Read every finished run of ``runs``; write summary.csv, summary.json and sweep.png in ``out``.
+
+    ``published`` (``{metric: (mean, sd, n, source)}``, :mod:`cortical_gle.published`)
+    adds a Welch test of every condition against each published value, Holm-corrected
+    over the conditions of a metric.
+    """
     out = Path(out)
     data = {}  # metric -> condition -> [(seed, value)]
     for r in runs:
@@ -196,7 +226,14 @@ def aggregate(out, runs) -> dict:
                             "sd": float(v.std(ddof=1)) if len(v) > 1 else float("nan"), "n": len(v),
                             "seeds": [s for s, _ in sv], "values": v.tolist()})
         tests[metric] = compare({c: [x for _, x in sv] for c, sv in by_cond.items()})
-    result = {"summary": summary, "tests": tests}
+    result = {"summary": summary, "tests": tests, "published": []}
+    for metric, (mean, sd, n, source) in (published or {}).items():
+        rows = [dict(compare_published([x for _, x in sv], mean, sd, n), condition=cond, metric=metric,
+                     source=source)
+                for cond, sv in data.get(metric, {}).items() if len(sv) >= 2]
+        for row, adj in zip(rows, holm([r["welch_p"] for r in rows]) if rows else []):
+            row["welch_p_holm"] = float(adj)
+        result["published"] += rows
     write_json(out / "summary.json", result)
     lines = ["condition,metric,mean,sd,n"] + [f"{s['condition']},{s['metric']},{s['mean']!r},{s['sd']!r},{s['n']}"
                                                for s in summary]
@@ -227,10 +264,27 @@ def format_table(result: dict) -> str:
     rows = [f"{'metric':40s} {'condition':40s} {'mean':>12s} {'sd':>10s} {'n':>3s}"]
     for s in result["summary"]:
         rows.append(f"{s['metric'][:40]:40s} {s['condition'][:40]:40s} {s['mean']:12.4g} {s['sd']:10.3g} {s['n']:3d}")
+    for p in result.get("published", []):
+        rows.append(f"vs published {p['metric']} [{p['condition']}]: {p['mean']:.4g} +- {p['sd']:.3g} (n={p['n']}) "
+                    f"vs {p['published_mean']:g} +- {p['published_sd']:g} (n={p['published_n']}): Welch t = "
+                    f"{p['welch_t']:.3g}, p = {p['welch_p']:.3g} (Holm {p['welch_p_holm']:.3g}); {p['source']}")
     return "\n".join(rows)
 
 
 # -- the sweep ---------------------------------------------------------------
+def _check_same_sweep(path: Path, settings: dict) -> None:
+    """A folder holds one sweep: another protocol, grid, --set or --quick there would mix runs
+    (finished runs are skipped whatever settings made them).  More seeds are fine."""
+    if not path.is_file():
+        return
+    old = yaml.safe_load(path.read_text()) or {}
+    diff = [k for k in ("protocol", "grid", "overrides", "quick") if old.get(k) != yaml.safe_load(
+        yaml.safe_dump(settings[k]))]
+    if diff:
+        raise ValueError(f"{path.parent} holds a sweep with other settings ({', '.join(diff)}: "
+                         + "; ".join(f"{k} was {old.get(k)!r}" for k in diff) + "); use another --out")
+
+
 def run_sweep(protocol, seeds, grid, out, overrides=(), quick=False, scheduler=None, workers=None,
               log=print) -> dict:
     """Plan (validating all conditions), run every folder on Dask, aggregate.  Returns the summary
@@ -239,9 +293,10 @@ def run_sweep(protocol, seeds, grid, out, overrides=(), quick=False, scheduler=N
 
     runs = plan(protocol, seeds, grid, overrides, quick, out)
     Path(out).mkdir(parents=True, exist_ok=True)
-    write_atomic(Path(out) / "sweep.yaml", yaml.safe_dump(
-        {"protocol": str(protocol), "seeds": list(seeds), "grid": grid, "overrides": [list(o) for o in overrides],
-         "quick": quick}, sort_keys=False))
+    settings = {"protocol": str(protocol), "seeds": list(seeds), "grid": grid,
+                "overrides": [list(o) for o in overrides], "quick": quick}
+    _check_same_sweep(Path(out) / "sweep.yaml", settings)
+    write_atomic(Path(out) / "sweep.yaml", yaml.safe_dump(settings, sort_keys=False))
     cores = os.cpu_count() or 1
     if scheduler:
         client = Client(scheduler)
@@ -270,7 +325,9 @@ def run_sweep(protocol, seeds, grid, out, overrides=(), quick=False, scheduler=N
         client.close()
         if cluster is not None:
             cluster.close()
-    result = aggregate(out, runs)
+    from .published import published_for
+
+    result = aggregate(out, runs, published_for(protocol))
     result["runs"] = statuses
     write_json(Path(out) / "runs.json", statuses)
     return result

@@ -249,7 +249,8 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
         learn_tau = cfg.student.learn_tau and method != "instantaneous_bp"
         net.configure_learning(cfg.learning.optimizer, lr=lr, learn_tau=learn_tau, tau_optimizer=cfg.learning.optimizer,
                                lr_tau=lr, tau_min=cfg.learning.tau_min or 10 * dt,
-                               learn_tau_r=cfg.student.learn_tau_r and gle)
+                               # only when asked: an engine without learnable tau_r refuses it by name
+                               **({"learn_tau_r": True} if cfg.student.learn_tau_r and method in GLE_METHODS else {}))
         net.reset(tm.batch)
         log = {"chunks_done": 0, "steps": 0, "loss_sum": 0.0, "loss_n": 0, "loss_curve": [],
                "loss_t": [], "tau_curve": [], "trace_start": [], "trace_end": [], "train_losses": [],
@@ -311,7 +312,7 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
     tail = max(1, len(curve) // 10)
     return {"method": method, "engine": engine, "window_time_units": window_t, "loss_t": log["loss_t"],
             "loss_curve": curve.tolist(), "final_loss": float(np.mean(curve[-tail:])),
-            "learned_tau_m": [t.tolist() for t in net.tau_m], "learned_tau_r": [t.tolist() for t in net.tau_r],
+            "learned_tau_m": [t.tolist() for t in net.tau_m], "learned_tau_r": [np.broadcast_to(layer.tau_r, layer.size).tolist() for layer in net.spec.layers],
             "feedback": net.spec.feedback, "tau_curve": log["tau_curve"],
             "final_params": _params(net), "tau_clamp_events": net.tau_clamp_events,
             "train_time_s": round(log["train_time_s"], 2),

@@ -134,6 +134,28 @@ def test_snapshot_restore_and_silence(engine):
     assert not np.any(e[0, 1])                                   # no target, silenced: the output error is 0
 
 
+def test_evaluation_between_training_chunks_changes_nothing(engine):
+    """Train, snapshot, evaluate (errors silenced, no target), restore, train on: equal to training without
+    the evaluation, on the numpy engine (rounding only).  This is how tasks evaluate with carried state."""
+    x, y = _inputs()
+    plain, net = _net(get_engine("numpy")), _net(engine)
+    plain.run(x[:30], y[:30], learn=True)
+    net.run(x[:30], y[:30], learn=True)
+    try:
+        snap = net.state_snapshot()
+    except NotImplementedError as err:
+        pytest.skip(f"declared limitation: {err}")
+    net.silence_errors()
+    net.run(x[::-1], record=("r_out",), reset=False)             # an evaluation on other input
+    net.restore_state(snap)
+    a = plain.run(x[30:], y[30:], learn=True, reset=False, record=("r_out", "e"))
+    b = net.run(x[30:], y[30:], learn=True, reset=False, record=("r_out", "e"))
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=RTOL, atol=1e-12, err_msg=k)
+    for wa, wb in zip(plain.weights + plain.biases + plain.tau_m, net.weights + net.biases + net.tau_m):
+        np.testing.assert_allclose(wb, wa, rtol=RTOL, atol=1e-13)
+
+
 def test_save_load_round_trip(engine, tmp_path):
     """A saved network (parameters, state, optimizer) continues exactly like the original."""
     net = _net(engine)

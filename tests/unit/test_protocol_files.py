@@ -97,6 +97,6 @@ def test_cli_reports_bad_protocol_cleanly(tmp_path):
 
 
 def test_cli_refuses_engine_not_allowed(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "cortical_gle", "run", "lagline", "--engine", "nest",
+    res = subprocess.run([sys.executable, "-m", "cortical_gle", "run", "mnist1d", "--engine", "nest",
                           "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "'nest' is not one of them" in res.stderr

@@ -10,7 +10,8 @@ import pytest
 
 from cortical_gle.io import write_json
 from cortical_gle.protocol import ProtocolError
-from cortical_gle.sweep import aggregate, holm, parse_grid, parse_seeds, plan, run_one, run_sweep
+from cortical_gle.sweep import (aggregate, compare_published, format_table, holm, parse_grid, parse_seeds, plan,
+                                 run_one, run_sweep)
 
 TINY = [("methods", ["gle"]), ("timing.t_init", 1), ("timing.t_train", 4), ("timing.batch", 2),
         ("record.loss_every", 1)]
@@ -90,3 +91,37 @@ def test_sweep_resumes_after_a_killed_worker(tmp_path):
     assert a == b
     res = run_sweep("lagline", [0], {}, out, over, True, workers=1, log=lambda *_: None)
     assert [r["status"] for r in res["runs"]] == ["skipped"]
+
+
+def test_comparison_with_a_published_value_by_hand(tmp_path):
+    """Welch's t against a published mean +- sd (n): t and its Welch-Satterthwaite p computed by hand."""
+    from scipy import stats
+
+    runs = []
+    for seed, v in enumerate([90.0, 92.0, 94.0]):
+        d = tmp_path / "A" / f"seed{seed}"
+        write_json(d / "metrics.json", {"status": "complete", "seed": seed, "methods": {"gle": {"acc": v}}})
+        runs.append({"condition": "A", "seed": seed, "out_dir": str(d)})
+    res = aggregate(tmp_path, runs, {"methods.gle.acc": (91.7, 0.8, 10, "paper")})
+    (row,) = res["published"]
+    a, b = 4.0 / 3, 0.64 / 10                 # s_x^2/n_x and s_pub^2/n_pub
+    t = (92.0 - 91.7) / math.sqrt(a + b)
+    df = (a + b) ** 2 / (a * a / 2 + b * b / 9)
+    assert row["welch_t"] == pytest.approx(t, rel=1e-12)
+    assert row["welch_p"] == pytest.approx(2 * stats.t.sf(t, df), rel=1e-9)
+    assert row["welch_p_holm"] == row["welch_p"] and row["mean_diff"] == pytest.approx(0.3)
+    assert "vs published methods.gle.acc [A]" in format_table(res)
+    with pytest.raises(ValueError, match=">= 2 runs"):
+        compare_published([1.0], 1.0, 1.0, 3)
+
+
+def test_a_sweep_folder_refuses_other_settings(tmp_path, monkeypatch):
+    """Finished runs are skipped whatever made them, so a second sweep with other settings must not share the folder."""
+    import cortical_gle.sweep as sweep
+
+    monkeypatch.setattr(sweep, "aggregate", lambda out, runs, published=None: {"summary": [], "tests": {}})
+    kw = dict(protocol="lagline", seeds=[], grid={}, out=tmp_path, quick=True, workers=1, log=lambda *_: None)
+    run_sweep(overrides=[("timing.t_train", 2)], **kw)          # no seeds: nothing runs, the settings are written
+    run_sweep(overrides=[("timing.t_train", 2)], **kw)          # the same settings again: fine
+    with pytest.raises(ValueError, match="overrides"):
+        run_sweep(overrides=[("timing.t_train", 3)], **kw)
