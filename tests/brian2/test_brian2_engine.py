@@ -103,3 +103,70 @@ def test_1000_steps_agree_variants(target, gamma, prospective, optimizer):
     outs, nets = run_pair(target, spec_3layer(gamma, prospective), optimizer=optimizer,
                           lr=3e-3 if optimizer == "adam" else 0.05)
     check_agreement(outs, nets)
+
+
+# -- bad input: refused by name ------------------------------------------------------------------
+def _small(**kw):
+    return NetworkSpec.feedforward([2, 3, 1], tau_m=1.0, tau_r=0.5, **kw)
+
+
+@pytest.mark.parametrize("kw,match", [({"loss": "cross_entropy"}, "loss 'mse' only, got 'cross_entropy'"),
+                                      ({"feedback": "random"}, "feedback 'random'"),
+                                      ({"feedback": "kolen_pollack"}, "feedback 'kolen_pollack'")])
+def test_unsupported_spec_is_refused_by_name(kw, match):
+    with pytest.raises(ValueError, match=match):
+        get_engine("brian2").build(_small(**kw), 0.1, target="numpy")
+
+
+def test_bad_options_are_named():
+    eng = get_engine("brian2")
+    with pytest.raises(ValueError, match="unknown Brian2 target 'cuda_standalone'; available targets: cython, numpy"):
+        eng.build(_small(), 0.1, target="cuda_standalone")
+    with pytest.raises(ValueError, match="tau_r of layer 0 neuron 0 is 0.5, below dt = 0.6"):
+        eng.build(_small(), 0.6, target="numpy")
+    with pytest.raises(ValueError, match="float32"):
+        eng.build(_small(), 0.1, target="numpy", dtype=np.float32)
+    with pytest.raises(TypeError, match="threads"):
+        eng.build(_small(), 0.1, target="numpy", threads=2)
+    net = eng.build(_small(), 0.1, target="numpy")
+    with pytest.raises(ValueError, match="learn_tau_r"):
+        net.configure_learning("adam", 1e-3, learn_tau_r=True)
+    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
+        net.configure_learning("rmsprop", 1e-3)
+
+
+def test_schedule_reads_every_value_after_it_is_written():
+    """Brian2's schedule (slot, then order) puts producers before consumers, never by object name.
+
+    Broken by, e.g., giving the pyramidal update the summed variables' order: the basal input of
+    the step would then depend on which object's name sorts first (the trap in BRIAN2_NOTES.md).
+    """
+    from brian2 import Network
+
+    net = get_engine("brian2").build(spec_3layer(), 0.05, target="numpy")
+    net.configure_learning("adam", 1e-3, learn_tau=True, tau_optimizer="adam", lr_tau=1e-3, tau_min=0.1)
+    net._activate_learning(True)
+    entries = net.circuit.network.scheduling_summary().entries
+    slots = [f"{p}{s}" for s in Network().schedule for p in ("before_", "", "after_")]
+    key = {e.name: (slots.index(e.when), e.order) for e in entries if e.active}
+
+    def before(a, b):
+        assert key[a] < key[b], f"{a} {key[a]} must run strictly before {b} {key[b]}"
+
+    L = 3
+    for l in range(L):
+        before("gle_input_update", f"gle_forward_{l}_summed_variable_I_basal_post")
+        for k in range(L):       # every error neuron uses the top-down input of the last step
+            before(f"gle_error_update_{k}", f"gle_forward_{l}_summed_variable_I_basal_post")
+            if k > 0:
+                before(f"gle_error_update_{l}", f"gle_feedback_{k}_summed_variable_top_post")
+        before(f"gle_forward_{l}_summed_variable_I_basal_post", f"gle_pyramidal_update_{l}")
+        before(f"gle_pyramidal_update_{l}", f"gle_param_gradient_{l}_summed_variable_g_tau_post")
+        before(f"gle_error_update_{l}", f"gle_weight_gradient_{l}_summed_variable_g_w_post")
+        for opt in (f"gle_adam_weights_{l}", f"gle_adam_biases_{l}", f"gle_adam_tau_m_{l}"):
+            before(f"gle_weight_gradient_{l}_summed_variable_g_w_post", opt)
+            before(f"gle_param_gradient_{l}_summed_variable_g_tau_post", opt)
+            before(f"gle_feedback_{max(l, 1)}_summed_variable_top_post", opt)     # B^T e with this step's W
+            for k in range(L):
+                before(opt, f"gle_pyramidal_commit_{k}")                          # gradients use r_{l-1}(t)
+        before(f"gle_pyramidal_update_{l}", f"gle_pyramidal_commit_{l}")
