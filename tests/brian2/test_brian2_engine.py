@@ -96,12 +96,17 @@ def test_1000_steps_agree_with_numpy(target):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target", _targets())
-@pytest.mark.parametrize("gamma,prospective,optimizer", [(0.0, True, "adam"), (0.3, False, "adam"),
-                                                          (0.0, False, "sgd"), (0.3, True, "sgd")])
-def test_1000_steps_agree_variants(target, gamma, prospective, optimizer):
-    """The other corners: gamma 0, prospective errors off, plain SGD (tolerance as above)."""
-    outs, nets = run_pair(target, spec_3layer(gamma, prospective), optimizer=optimizer,
-                          lr=3e-3 if optimizer == "adam" else 0.05)
+@pytest.mark.parametrize("gamma,prospective,optimizer,lr", [(0.0, True, "adam", 3e-3), (0.3, False, "adam", 1e-3),
+                                                             (0.0, False, "sgd", 0.05), (0.3, True, "sgd", 0.05)])
+def test_1000_steps_agree_variants(target, gamma, prospective, optimizer, lr):
+    """The other corners: gamma 0, prospective errors off, plain SGD (tolerance as above).
+
+    Without prospective errors and gamma = 0.3, Adam at lr = 3e-3 turns unstable after ~550 steps
+    (errors grow 30-fold) and the run becomes chaotic: the numpy engine fed an input one ulp larger
+    differs from itself at O(1) by step 700 (docs/brian2.md#agreement), so no engine can agree there;
+    lr = 1e-3 stays in the stable regime that learning is meant for.
+    """
+    outs, nets = run_pair(target, spec_3layer(gamma, prospective), optimizer=optimizer, lr=lr)
     check_agreement(outs, nets)
 
 
@@ -120,8 +125,10 @@ def test_unsupported_spec_is_refused_by_name(kw, match):
 
 def test_bad_options_are_named():
     eng = get_engine("brian2")
-    with pytest.raises(ValueError, match="unknown Brian2 target 'cuda_standalone'; available targets: cython, numpy"):
-        eng.build(_small(), 0.1, target="cuda_standalone")
+    with pytest.raises(ValueError, match="unknown Brian2 target 'genn'; available targets: cython, numpy"):
+        eng.build(_small(), 0.1, target="genn")
+    with pytest.raises(ValueError, match="target 'cpp_standalone' is not available on the brian2 engine.*fixed"):
+        eng.build(_small(), 0.1, target="cpp_standalone")
     with pytest.raises(ValueError, match="tau_r of layer 0 neuron 0 is 0.5, below dt = 0.6"):
         eng.build(_small(), 0.6, target="numpy")
     with pytest.raises(ValueError, match="float32"):

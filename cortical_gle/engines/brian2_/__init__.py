@@ -23,8 +23,20 @@ TARGETS = ("cython", "numpy")
 DEFAULT_TARGET = "cython"
 
 
+#: targets Brian2 has that this engine does not offer, and why
+REFUSED_TARGETS = {
+    "cpp_standalone": "a standalone program is compiled for one fixed schedule of runs (their lengths, inputs as "
+                      "TimedArrays of fixed shape, the monitors) on Brian2's process-global device, while the contract "
+                      "runs many sequences of varying length that continue from the previous state (reset=False); "
+                      "each new length or recording set would mean a new program and a compilation. Use 'cython'",
+    "cuda_standalone": "Brian2CUDA is not installed here and has the same limits as 'cpp_standalone'",
+}
+
+
 def check_target(target: str) -> str:
     """The target if Brian2 can use it here; otherwise an error saying what to install or use instead."""
+    if target in REFUSED_TARGETS:
+        raise ValueError(f"Brian2 target {target!r} is not available on the brian2 engine: {REFUSED_TARGETS[target]}")
     if target not in TARGETS:
         raise ValueError(f"unknown Brian2 target {target!r}; available targets: {', '.join(TARGETS)}")
     if target == "cython":
