@@ -332,10 +332,7 @@ class Brian2GLENetwork:
         self._activate_learning(bool(learn))
         r_before = self.output if ("loss" in record and target is not None) else None
         wanted = [k for k in record if k in _RECORD_SOURCE]
-        if "r_out" in record or r_before is not None:
-            wanted_out = True
-        else:
-            wanted_out = False
+        wanted_out = "r_out" in record or r_before is not None      # the loss is computed from r_out
         monitors = {}
         for l in range(self.n_layers):
             for attr in ("pyramidal", "error"):
