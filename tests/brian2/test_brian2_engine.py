@@ -177,3 +177,21 @@ def test_schedule_reads_every_value_after_it_is_written():
             for k in range(L):
                 before(opt, f"gle_pyramidal_commit_{k}")                          # gradients use r_{l-1}(t)
         before(f"gle_pyramidal_update_{l}", f"gle_pyramidal_commit_{l}")
+
+
+@pytest.mark.parametrize("target", _targets())
+def test_training_in_chunks_of_equal_length(target):
+    """Chunks of one length reuse Brian2's code objects (inputs refilled in place): each chunk must still
+    see its own input and target.  Equal to the numpy engine (rounding only, tolerance as above)."""
+    x, y = stream(300, 2)
+    spec = spec_3layer()
+    nets = [get_engine("numpy").build(spec, 0.05, seed=1), get_engine("brian2").build(spec, 0.05, seed=1,
+                                                                                         target=target)]
+    outs = []
+    for net in nets:
+        net.configure_learning("adam", lr=3e-3, learn_tau=True, tau_optimizer="adam", lr_tau=3e-3, tau_min=0.1)
+        net.reset(2)
+        outs.append(np.concatenate([net.run(x[k:k + 100], y[k:k + 100], learn=True, reset=False,
+                                            record=("r_out",))["r_out"] for k in (0, 100, 200)]))
+    assert max_rel(outs[0], outs[1]) < RTOL
+    assert max_rel(nets[0].weights[1], nets[1].weights[1]) < RTOL

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from brian2 import BrianLogger, Clock, Network, NeuronGroup, Synapses, linked_var, second
+from brian2.groups.group import CodeRunner
 
 from ...resources import data_dir
 from .tables import StepTable
@@ -195,7 +196,37 @@ def build_circuit(spec, dt_s: float, batch: int, time_unit_s: float) -> Circuit:
         if isinstance(o, NeuronGroup):
             o.state_updater.active = False     # no differential equations: every update is explicit code
     circuit.network = Network(*everything, name="gle_network")
+    for obj in circuit.network.sorted_objects:
+        if isinstance(obj, CodeRunner):
+            obj.before_run = _reuse_code_objects(obj, circuit)
     return circuit
+
+
+def _reuse_code_objects(obj, circuit: Circuit):
+    """``obj.before_run`` that regenerates code only when something it was generated for changed.
+
+    Brian2's runtime mode regenerates every code object at every ``Network.run`` (~0.2 s for a
+    small circuit, most of it hashing for its caches), which dominates the many short runs of
+    a training loop.  Here nothing a code object is generated from changes between runs:
+    equations, names and sizes are fixed per circuit, constants (``(shared, constant)``) are
+    set before the first run, every other value lives in arrays that runs share, and the
+    input tables are refilled in place.  The code is generated again when the target or an
+    input table's allocation changes.
+    """
+    import brian2
+
+    full = obj.before_run
+
+    def before_run(run_namespace):
+        key = (brian2.prefs.codegen.target, circuit.x_table.generation, circuit.y_table.generation)
+        if getattr(obj, "_gle_code_key", None) == key and obj._code_objects:
+            for codeobj in obj._code_objects:
+                codeobj.before_run()
+            return
+        full(run_namespace)
+        obj._gle_code_key = key
+
+    return before_run
 
 
 __all__ = ["Circuit", "build_circuit", "equations", "phi_code", "SCHEDULE", "ORDER"]

@@ -18,6 +18,7 @@ class StepTable(Function):
     def __init__(self, name: str):
         self.name = name
         self.values = np.zeros(1)
+        self.generation = 0     # counts reallocations: compiled code holds the array, so same-size sets copy in place
 
         def pyfunc(k):
             return self.values[np.asarray(k, dtype=np.int64)]
@@ -44,5 +45,15 @@ class StepTable(Function):
         return table
 
     def set(self, values) -> None:
-        """New contents, ``(steps, columns)`` flattened row by row (read as ``table(step*columns + column)``)."""
-        self.values = np.ascontiguousarray(values, dtype=np.float64).ravel()
+        """New contents, ``(steps, columns)`` flattened row by row (read as ``table(step*columns + column)``).
+
+        Contents of the same size are copied into the existing array (code objects kept
+        from an earlier run read them there); another size allocates a new array and
+        counts a new :attr:`generation`.
+        """
+        values = np.asarray(values, dtype=np.float64).ravel()
+        if values.size == self.values.size:
+            self.values[...] = values
+        else:
+            self.values = values.copy()
+            self.generation += 1
