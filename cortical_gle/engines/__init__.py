@@ -6,6 +6,7 @@ import importlib
 _REGISTRY = {
     "numpy": ("cortical_gle.engines.numpy_", "NumpyEngine"),
     "nest": ("cortical_gle.engines.nest_", "NestEngine"),
+    "brian2": ("cortical_gle.engines.brian2_", "Brian2Engine"),
 }
 
 

@@ -1,0 +1,67 @@
+"""The Brian2 engine: GLE as a cortical microcircuit of Brian2 groups (``models/brian2/gle_rate.py``).
+
+``build(spec, dt, target=...)`` returns a :class:`Brian2GLENetwork` with the numpy
+engine's API.  ``target`` chooses Brian2's code generation:
+
+``'cython'`` (default)
+    Runtime mode, the update compiled to C through Cython (needs a C++ compiler and the
+    ``cython`` package); compiled code is cached per user (``~/.cython/brian_extensions``),
+    so only the first network of a structure pays the compilation.
+``'numpy'``
+    Runtime mode, vectorised numpy: no compiler, slower per step.
+
+The environment variable ``CORTICAL_GLE_BRIAN2_TARGET`` sets the default (for
+``cortical-gle run ... --engine brian2``).
+"""
+from __future__ import annotations
+
+import os
+
+from .network import Brian2GLENetwork, check_spec
+
+TARGETS = ("cython", "numpy")
+DEFAULT_TARGET = "cython"
+
+
+#: targets Brian2 has that this engine does not offer, and why
+REFUSED_TARGETS = {
+    "cpp_standalone": "a standalone program is compiled for one fixed schedule of runs (their lengths, inputs as "
+                      "TimedArrays of fixed shape, the monitors) on Brian2's process-global device, while the contract "
+                      "runs many sequences of varying length that continue from the previous state (reset=False); "
+                      "each new length or recording set would mean a new program and a compilation. Use 'cython'",
+    "cuda_standalone": "Brian2CUDA is not installed here and has the same limits as 'cpp_standalone'",
+}
+
+
+def check_target(target: str) -> str:
+    """The target if Brian2 can use it here; otherwise an error saying what to install or use instead."""
+    if target in REFUSED_TARGETS:
+        raise ValueError(f"Brian2 target {target!r} is not available on the brian2 engine: {REFUSED_TARGETS[target]}")
+    if target not in TARGETS:
+        raise ValueError(f"unknown Brian2 target {target!r}; available targets: {', '.join(TARGETS)}")
+    if target == "cython":
+        from brian2.codegen.runtime.cython_rt import CythonCodeObject
+        if not CythonCodeObject.is_available():
+            raise RuntimeError(
+                "Brian2 target 'cython' is not available here: it needs a C++ compiler and the cython package "
+                "(Debian: apt-get install g++; pip install cython). Use target='numpy' (or "
+                "CORTICAL_GLE_BRIAN2_TARGET=numpy) to run without a compiler")
+    return target
+
+
+class Brian2Engine:
+    """Builds :class:`Brian2GLENetwork` objects from a :class:`~cortical_gle.spec.NetworkSpec`."""
+
+    name = "brian2"
+
+    def build(self, spec, dt, target: str | None = None, **kwargs) -> Brian2GLENetwork:
+        """A network for ``spec`` with time step ``dt``; ``target`` as in the module docstring."""
+        check_spec(spec)
+        target = check_target(target or os.environ.get("CORTICAL_GLE_BRIAN2_TARGET", DEFAULT_TARGET))
+        return Brian2GLENetwork(spec, dt, target=target, **kwargs)
+
+    def load(self, path, target: str | None = None) -> Brian2GLENetwork:
+        return Brian2GLENetwork.load(path, target=None if target is None else check_target(target))
+
+
+__all__ = ["Brian2Engine", "Brian2GLENetwork", "TARGETS", "DEFAULT_TARGET", "check_target"]
