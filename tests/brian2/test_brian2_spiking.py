@@ -64,6 +64,33 @@ def test_stationary_population_rate_and_trace_match_the_rate_model():
     assert abs(u2_mean - 0.8 * r1) < bound, (u2_mean, 0.8 * r1, bound)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_one_layer_is_the_rate_model_step_for_step(optimizer):
+    """A single layer driven by input rates never sees a spike: it must equal the numpy engine exactly.
+
+    Its soma, error neuron, output loss term, local plasticity (W, b, tau_m) and the loss
+    convention are the rate model's; only rounding differs (Brian2 sums by scatter-add and
+    rewrites divisions), ~1e-15 per step, grown to < 1e-9 relative over 300 steps.
+    """
+    spec = NetworkSpec.feedforward([2, 3], tau_m=[[2.0, 3.0, 5.0]], tau_r=[[0.5, 0.2, 1.0]], phi="softplus",
+                                   output_phi="softplus", bias=True, gamma=0.3, beta=0.5)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((300, 1, 2))
+    y = 1.0 + np.sin(np.linspace(0, 6, 300))[:, None, None] * np.ones((1, 1, 3))
+    nets = [get_engine("numpy").build(spec, 0.1, seed=4),
+            SpikingBrian2Network(spec, 0.1, seed=4, cells_per_unit=3, target="numpy", r_max=100.0)]
+    outs = []
+    for net in nets:
+        net.configure_learning(optimizer, lr=0.01, learn_tau=True, tau_optimizer=optimizer, lr_tau=0.01, tau_min=1.0)
+        outs.append(net.run(x, y, learn=True, record=("r_out", "loss", "e", "u_pro")))
+    for name in ("r_out", "loss", "e", "u_pro"):
+        np.testing.assert_allclose(outs[1][name], outs[0][name], rtol=1e-9, atol=1e-12, err_msg=name)
+    for what in ("weights", "biases", "tau_m"):
+        for a, b in zip(getattr(nets[1], what), getattr(nets[0], what)):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=what)
+    assert not np.allclose(nets[1].tau_m[0], [2.0, 3.0, 5.0])        # tau_m did learn
+
+
 def test_weights_rates_and_files(tmp_path):
     """W (unit to unit) is the sum of the synaptic weights; batch > 1 and r_max dt phi > 1 are refused; save/load.
 
