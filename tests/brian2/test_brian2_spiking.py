@@ -37,7 +37,8 @@ def test_stationary_population_rate_and_trace_match_the_rate_model():
     * time-averaged soma potential of layer 2: its mean input is W2 times the population-mean trace,
       whose window average is the spike count / (K r_max T) (Euler trace: each spike adds
       1/(r_max tau_s), decaying at rate 1/tau_s) up to edge terms (tau_s + tau_m) |du| / T; so
-      |<u2> - W2 r1*| <= W2 4 sqrt(phi/(K r_max T)) + 2e-3.
+      |<u2> - W2 r1*| <= W2 4 sqrt(phi/(K r_max T)) + 5e-3 (edge terms: u2's shot-noise standard
+      deviation W2 sqrt(phi/(2 K r_max tau_m)) ~ 0.1, |du| < 4 of them, times (tau_s + tau_m)/T = 1.25e-2).
     """
     K, r_max, dt = 100, 200.0, 0.1
     spec = NetworkSpec.feedforward([1, 1, 1], tau_m=2.0, tau_r=0.5, phi="softplus", output_phi="sigmoid",
@@ -60,7 +61,7 @@ def test_stationary_population_rate_and_trace_match_the_rate_model():
     assert abs(count - expected) < 4 * np.sqrt(expected), (count, expected)
 
     u2_mean = out["u"][settle:, 1, 0, 0].mean()
-    bound = 0.8 * 4 * np.sqrt(r1 / (K * r_max * float(T.rescale(pq.s)))) + 2e-3
+    bound = 0.8 * 4 * np.sqrt(r1 / (K * r_max * float(T.rescale(pq.s)))) + 5e-3
     assert abs(u2_mean - 0.8 * r1) < bound, (u2_mean, 0.8 * r1, bound)
 
 
