@@ -52,7 +52,8 @@ def train_spiking_student(cfg: Config, seed: int, window: float = 100.0, **net_o
     -------
     dict
         ``loss_t`` (ms, window ends), ``loss_curve`` (window means), ``initial`` (the first
-        window), ``final`` (mean of the last tenth of the windows), ``ratio`` (initial / final), ``weights``, ``teacher_weights``, ``net``.
+        window), ``final`` (mean of the last tenth of the windows), ``ratio`` (initial / final),
+        ``weights``, ``teacher_weights``, ``tau_m``, ``net`` (the trained network).
     """
     from ..engines.brian2_.spiking import build_spiking
 

@@ -28,6 +28,7 @@ dendritic-prediction neurons); Brette 2015 (Poisson spiking as a rate code's noi
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -85,6 +86,19 @@ def check_spiking_spec(spec: NetworkSpec) -> None:
         raise ValueError(f"the spiking brian2 network implements loss 'mse' only, got {spec.loss!r} "
                          "(cross-entropy runs on the rate engines)")
     spec.require_exact_feedback("spiking brian2")
+
+
+@contextlib.contextmanager
+def _codegen_target(target: str):
+    """Brian2's code generation target while building or running this network (restored after)."""
+    from brian2 import prefs
+
+    old = prefs.codegen.target
+    prefs.codegen.target = target
+    try:
+        yield
+    finally:
+        prefs.codegen.target = old
 
 
 def _phi_code(name: str) -> tuple:
@@ -163,7 +177,8 @@ class SpikingBrian2Network:
         if weights is None:
             weights, b0 = default_weights(spec, np.random.default_rng(seed))
             biases = b0 if biases is None else biases
-        self._build()
+        with _codegen_target(target):     # building may generate code too (synapse creation)
+            self._build()
         self.set_weights(weights, biases)
         self.reset(1)
 
@@ -244,7 +259,8 @@ class SpikingBrian2Network:
 
     @property
     def weights(self) -> list:
-        """Copies of ``W_l[k, m]``: the sum of the synaptic weights from unit ``m``'s cells onto a cell of unit ``k``."""
+        """Copies of ``W_l[k, m]``: the sum of the synaptic weights from unit ``m``'s cells onto a cell of unit
+        ``k`` (averaged over the cells of ``k``, which all hold the same)."""
         out = []
         for S, (post, pre), n, m in zip(self._syn, self._syn_units, self._spec.sizes[1:], self._spec.sizes[:-1]):
             W = np.zeros((n, m))
@@ -262,7 +278,8 @@ class SpikingBrian2Network:
         return [self._per_unit(P, "tau_m") / self._unit_s for P in self._pyr]
 
     def set_weights(self, weights, biases=None) -> None:
-        """Set ``W_l`` (unit to unit; each synapse gets ``W[k, m] / K_pre``) and ``b_l``; shapes and finiteness checked."""
+        """Set ``W_l`` (unit to unit; each synapse gets ``W[k, m] / K_pre``) and ``b_l``; shapes and finiteness
+        are checked."""
         W = [np.zeros((n, m)) for m, n in zip(self._spec.sizes[:-1], self._spec.sizes[1:])]
         _assign("weights", weights, W)
         b = None
@@ -365,7 +382,7 @@ class SpikingBrian2Network:
         Spikes go to :meth:`spike_trains`.  Raises ``ValueError`` if a cell would have needed more than
         one spike in a step (``r_max phi dt > 1``), naming the layer.
         """
-        from brian2 import StateMonitor, prefs, seed as brian_seed
+        from brian2 import StateMonitor, seed as brian_seed
 
         x, target = check_sequence(self._spec, x, target, record, self.dtype, recordable=RECORDABLE)
         if x.shape[1] != 1:
@@ -388,24 +405,21 @@ class SpikingBrian2Network:
         out_before = self.output[0].copy()
         P_out = self._pyr[-1]
         self._net.add(*all_mons)
-        old_target = prefs.codegen.target
-        prefs.codegen.target = self.target
         try:
-            done = 0
-            while done < T:
-                n = min(self.chunk_steps, T - done)
-                self._x_table.values[:n] = x[done:done + n, 0, :]
-                P_out.has_target = 0.0 if target is None else 1.0
-                if target is not None:
-                    self._y_table.values[:n] = target[done:done + n, 0, :]
-                self._inputs.t_chunk_ = self._net.t_
-                P_out.t_chunk_ = self._net.t_
-                brian_seed(int(self._rng.integers(2**31 - 1)))
-                with np.errstate(over="ignore", invalid="ignore"):
+            with _codegen_target(self.target), np.errstate(over="ignore", invalid="ignore"):
+                done = 0
+                while done < T:
+                    n = min(self.chunk_steps, T - done)
+                    self._x_table.values[:n] = x[done:done + n, 0, :]
+                    P_out.has_target = 0.0 if target is None else 1.0
+                    if target is not None:
+                        self._y_table.values[:n] = target[done:done + n, 0, :]
+                    self._inputs.t_chunk_ = self._net.t_
+                    P_out.t_chunk_ = self._net.t_
+                    brian_seed(int(self._rng.integers(2**31 - 1)))
                     self._net.run(n * self._clock.dt, report=None)
-                done += n
+                    done += n
         finally:
-            prefs.codegen.target = old_target
             self._net.remove(*all_mons)
         self.steps_done += T
         self._check_after_run()
@@ -445,8 +459,8 @@ class SpikingBrian2Network:
         """
         if not self.record_spikes:
             raise RuntimeError("this network was built with record_spikes=False")
-        unit = self._spec.time_unit
-        to_unit = lambda s: (pq.Quantity(s, pq.s)).rescale(unit.units if isinstance(unit, pq.Quantity) else unit)  # noqa: E731
+        unit = pq.Quantity(1.0, self._spec.time_unit).units
+        to_unit = lambda s: pq.Quantity(s, pq.s).rescale(unit)  # noqa: E731
         t0, t1 = to_unit(self._t_reset), to_unit(float(self._net.t_))
         out = []
         for l, (mon, start) in enumerate(zip(self._spikes, self._spike_start)):
