@@ -64,8 +64,12 @@ def train_spiking_student(cfg: Config, seed: int, window: float = 100.0, **net_o
     stream = Stream(cfg, seed, n_init + n_train)
     teacher = build_teacher(cfg)
     rng = np.random.default_rng(seed)
-    net = build_spiking(_spec(cfg, [t.copy() for t in teacher.tau_m]), dt, seed=seed,
-                        weights=[rng.uniform(0, 1, w.shape) for w in teacher.weights], **net_options)
+    weights = [rng.uniform(0, 1, w.shape) for w in teacher.weights]
+    if cfg.student.tau_m_init == "teacher":
+        tau_m = [t.copy() for t in teacher.tau_m]
+    else:
+        tau_m = [rng.uniform(*cfg.student.tau_m_init, n) for n in cfg.network.sizes[1:]]
+    net = build_spiking(_spec(cfg, tau_m), dt, seed=seed, weights=weights, **net_options)
     net.configure_learning(cfg.learning.optimizer, lr=cfg.learning.lr, learn_tau=cfg.student.learn_tau,
                            tau_optimizer=cfg.learning.optimizer, lr_tau=cfg.learning.lr,
                            tau_min=cfg.learning.tau_min or 10 * dt)
