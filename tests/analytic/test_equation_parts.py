@@ -103,11 +103,17 @@ def test_divergence_names_layer_and_step():
     assert str(DivergenceError(2)).startswith("the network diverged: layer 2 has")
 
 
-def test_kernel_choice_and_parallel_kernel_agree():
-    """Threads only from PARALLEL_MIN_SIZE elements on; both compilations compute the same step."""
+def test_kernel_choice_and_parallel_kernel_agree(monkeypatch):
+    """Threads only from PARALLEL_MIN_SIZE elements on; both compilations compute the same step.
+
+    The choice is checked with stand-ins for the two kernels: with the JIT disabled (the mutation
+    run) both names are the same Python function, so an identity check of the real ones tells nothing.
+    """
     n = dynamics.PARALLEL_MIN_SIZE
-    assert dynamics.errors_and_membranes_kernel(n) is dynamics._errors_and_membranes_par
-    assert dynamics.errors_and_membranes_kernel(n - 1) is dynamics._errors_and_membranes_seq
+    monkeypatch.setattr(dynamics, "_errors_and_membranes_par", "par")
+    monkeypatch.setattr(dynamics, "_errors_and_membranes_seq", "seq")
+    assert [dynamics.errors_and_membranes_kernel(k) for k in (n - 1, n, n + 1)] == ["seq", "par", "par"]
+    monkeypatch.undo()
     spec = NetworkSpec.feedforward([3, 64, 64, 2], tau_m=[0.5, 0.3, 0.2], tau_r=0.1, gamma=0.5)
     net = GLENetwork(spec, 0.05, seed=1)
     B = n // (3 * 64) + 1  # large enough for the parallel kernel
