@@ -103,6 +103,25 @@ def test_divergence_names_layer_and_step():
     assert str(DivergenceError(2)).startswith("the network diverged: layer 2 has")
 
 
+def test_divergence_of_one_sample_is_caught_by_the_parallel_kernel():
+    """Above PARALLEL_MIN_SIZE the kernel counts non-finite potentials across threads (a prange reduction).
+
+    One sample of 2731 (3 layers x 2 units: 16386 elements, the parallel kernel) overflows in
+    layer 1.  With the JIT on, a count that is not a reduction (``n_bad = 1``) comes back 0 from
+    the threads and the divergence would pass unnoticed; the small-size test above cannot see that.
+    """
+    spec = NetworkSpec.feedforward([1, 2, 2, 1], tau_m=1.0, tau_r=0.5)
+    net = GLENetwork(spec, 0.1, seed=0)
+    net.weights[1][...] = 1e308
+    batch = dynamics.PARALLEL_MIN_SIZE // (3 * 2) + 1
+    net.reset(batch)
+    assert net.state.u.size >= dynamics.PARALLEL_MIN_SIZE
+    net.state.R[1, 2000, :2] = 1.0  # W r overflows for this sample only
+    with pytest.raises(DivergenceError) as err:
+        net.step(np.ones((batch, 1)))
+    assert err.value.layer == 1
+
+
 def test_kernel_choice_and_parallel_kernel_agree(monkeypatch):
     """Threads only from PARALLEL_MIN_SIZE elements on; both compilations compute the same step.
 
