@@ -33,7 +33,9 @@ from ...resources import data_dir
 RATE_MODULE = "gle_rate_module"
 NESTML_MODULE = "gle_nestml_module"
 #: NESTML neuron/synapse pairs generated together (the synapse reads the neuron's error)
-NESTML_PAIRS = [{"neuron": "gle_neuron", "synapse": "gle_synapse", "post_ports": [["e_post", "e_apical"]]}]
+NESTML_PAIRS = [{"neuron": "gle_neuron", "synapses": {"gle_synapse": {"post_ports": [["e_post", "e_apical"]]}}}]
+#: NESTML 9 needs the name of each synapse's weight and delay variable
+NESTML_SYNAPSE_VARIABLES = {"weight_variable": {"gle_synapse": "w"}, "delay_variable": {"gle_synapse": "delay"}}
 
 
 class NestBuildError(RuntimeError):
@@ -167,7 +169,8 @@ def _build_nestml_module(work: Path, out: Path, log: Path) -> None:
         try:
             generate_nest_target(input_path=sources, target_path=str(work / "nestml_target"),
                                  install_path=str(out), module_name=NESTML_MODULE, logging_level="WARNING",
-                                 codegen_opts={"nest_path": str(prefix), "neuron_synapse_pairs": NESTML_PAIRS})
+                                 codegen_opts={"nest_path": str(prefix), "neuron_synapse_pairs": NESTML_PAIRS,
+                                              **NESTML_SYNAPSE_VARIABLES})
         except (Exception, SystemExit) as err:  # NESTML reports model errors by raising or exiting
             tail = "\n".join(log.read_text().splitlines()[-25:])
             raise NestBuildError(f"NESTML could not generate/compile {sources}: {err}; log {log}:\n{tail}") from None
