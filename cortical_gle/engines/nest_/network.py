@@ -64,6 +64,7 @@ class NestGLENetwork:
                  threads: int = 1, neuron_params: dict | None = None):
         if not isinstance(spec, NetworkSpec):
             raise TypeError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
+        spec.require_rate_based("NestGLENetwork (rate-exact)")
         if np.dtype(dtype) != np.float64:
             raise ValueError(f"the NEST engine computes in float64; dtype {np.dtype(dtype)} is not available")
         if spec.loss != "mse":

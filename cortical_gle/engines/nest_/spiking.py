@@ -1,0 +1,426 @@
+r"""Spiking GLE on NEST (``spec.spiking``): NESTML neurons and third-factor synapses.
+
+The equations live in ``models/nest/gle_neuron.nestml`` and ``gle_synapse.nestml``
+(docs/nest.md#spiking-variant); this module only creates, connects, simulates and
+reads back (Create/Connect/Simulate).
+
+Network (docs/model.md#microcircuit-mapping, spiking form):
+
+* input unit ``j``: an ``inhomogeneous_poisson_generator`` at ``r_max x_j(t)`` into a
+  ``parrot_neuron`` (so that its spikes can pass plastic synapses); ``x`` lies in [0, 1];
+* GLE neuron ``i`` of layer ``l``: two ``gle_neuron`` nodes with identical inputs,
+  parameters and deterministic state, the pyramidal cell (spikes at
+  :math:`\psi\,\phi(\breve u)`) and its error interneuron (spikes at
+  :math:`\psi\,\max(e_0 + e, 0)`, signed errors on the offset rate :math:`\psi e_0`);
+* bottom-up: ``gle_synapse`` from the layer below's pyramidal cells (or the input
+  parrots) onto both nodes, :math:`\Delta W = \eta\, e_{post}` per presynaptic spike with
+  :math:`\eta = \mathrm{lr} / (\psi\, dt)`, i.e. on average
+  :math:`\dot W = (\mathrm{lr}/dt)\, e_{post}\, r_{pre}`, the rate engine's per-step SGD;
+* top-down: static synapses from the layer above's error interneurons, weights
+  :math:`B = W^T`, which the engine copies from the learned ``W`` every
+  ``sync_every`` (weight transport, as the rate engines assume) together with the
+  offset :math:`e_0 \sum_i B_{ij}` that the receiver subtracts;
+* output targets: one ``step_current_generator`` per output neuron.
+
+A downstream neuron sees the spikes through an exponential trace (``tau_s``), a
+first-order low-pass :math:`1/(1 + i\omega\tau_s)`.  With ``compensate_trace`` the
+neuron's prospective time constant is raised to :math:`\tau_r + \tau_s`, which cancels
+that lag to first order in :math:`\omega\tau_s`:
+:math:`(1 + i\omega(\tau_r + \tau_s))/(1 + i\omega\tau_s) = 1 + i\omega\tau_r + O((\omega\tau_s)^2)`.
+"""
+from __future__ import annotations
+
+import neo
+import numpy as np
+import quantities as pq
+
+from ...spec import NetworkSpec
+from ...units import to_magnitude
+from ..numpy_.losses import loss_and_dloss
+from ..numpy_.network import _assign, check_sequence, default_weights
+from .build import build_nest
+from .network import _KERNEL, TIC_MS, _nest
+
+NEURON = "gle_neuron__with_gle_synapse"
+SYNAPSE = "gle_synapse__with_gle_neuron"
+#: NESTML numbers a neuron's continuous input ports (CurrentEvent receptors) in declaration order
+RECEPTOR_I_EXT, RECEPTOR_TARGET = 0, 1
+#: what a spiking run can return
+SPIKING_RECORDABLE = ("r_out", "loss", "spikes", "error_spikes")
+
+
+def check_spiking_spec(spec: NetworkSpec) -> None:
+    """Refuse, by name, what the spiking variant cannot express."""
+    if not spec.spiking:
+        raise ValueError("SpikingNestNetwork needs spec.spiking = True (the rate-exact engine is NestGLENetwork)")
+    for l, layer in enumerate(spec.layers):
+        if layer.phi != "sigmoid":
+            raise ValueError(f"the spiking variant emits spikes at r_max * phi(u_pro), so phi must lie in [0, 1]: "
+                             f"layer {l} has phi {layer.phi!r}; use phi 'sigmoid' (output_phi too)")
+    if spec.loss != "mse":
+        raise ValueError(f"the spiking variant supports loss 'mse' only, got {spec.loss!r}")
+    spec.require_exact_feedback("spiking NEST")
+
+
+def install_spiking_models(nest) -> None:
+    """Install the compiled NESTML module (built once into the cache by ``cortical-gle build-nest``)."""
+    paths = build_nest(nestml=True)
+    if NEURON not in nest.node_models:
+        nest.Install(str(paths["nestml"]))
+
+
+class SpikingNestNetwork:
+    """A layered spiking GLE network in NEST (see the module docstring).
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        With ``spiking = True`` and ``phi = 'sigmoid'`` in every layer.
+    dt : float
+        NEST's resolution, in ``spec.time_unit``; ``r_max dt <= 1`` (one spike per step at most).
+    seed : int, optional
+        Seeds the default weights (the numpy engine's draw) and NEST's random numbers.
+    weights, biases : list of arrays, optional
+    threads : int
+    neuron_params : dict, optional
+        Extra ``gle_neuron`` parameters for every neuron (NEST refuses unknown names).
+    tau_s, tau_e : quantity or float (ms)
+        Time constants of the bottom-up and the top-down spike traces.
+    e_offset : float
+        Offset rate of the error interneurons, in units of ``r_max``.
+    sync_every : quantity or float (ms)
+        How often the feedback weights ``B`` are set to the learned ``W^T``.
+    compensate_trace : bool
+        Raise each neuron's ``tau_r`` by ``tau_s`` (first-order compensation of the trace).
+    """
+
+    saves_state = False
+
+    def __init__(self, spec: NetworkSpec, dt: float, seed=None, weights=None, biases=None, threads: int = 1,
+                 neuron_params: dict | None = None, tau_s=2.0, tau_e=10.0, e_offset: float = 0.5,
+                 sync_every=100.0, compensate_trace: bool = True, dtype=np.float64):
+        if not isinstance(spec, NetworkSpec):
+            raise TypeError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
+        check_spiking_spec(spec)
+        if np.dtype(dtype) != np.float64:
+            raise ValueError(f"the NEST engine computes in float64; dtype {np.dtype(dtype)} is not available")
+        spec.check_dt(float(dt))
+        if not isinstance(threads, (int, np.integer)) or threads < 1:
+            raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        self.spec, self.dt, self.threads = spec, float(dt), int(threads)
+        self._ms = float(pq.Quantity(1.0, spec.time_unit).rescale(pq.ms).magnitude)
+        self.dt_ms = self.dt * self._ms
+        n_tics = self.dt_ms / TIC_MS
+        if abs(n_tics - round(n_tics)) > 1e-9 * max(1.0, n_tics) or round(n_tics) < 1:
+            raise ValueError(f"dt = {self.dt_ms:g} ms is not a multiple of NEST's time grid ({TIC_MS:g} ms)")
+        self.psi = spec.r_max * 1e-3  # 1/ms
+        if self.psi * self.dt_ms > 1:
+            raise ValueError(f"r_max * dt = {self.psi * self.dt_ms:g} > 1: the spike probability per step must "
+                             f"not exceed 1 (lower r_max = {spec.r_max:g} Hz or dt)")
+        self.tau_s = float(to_magnitude(tau_s, pq.ms, "tau_s"))
+        self.tau_e = float(to_magnitude(tau_e, pq.ms, "tau_e"))
+        self.sync_ms = float(to_magnitude(sync_every, pq.ms, "sync_every"))
+        for name, value in (("tau_s", self.tau_s), ("tau_e", self.tau_e), ("sync_every", self.sync_ms)):
+            if not (np.isfinite(value) and value >= self.dt_ms):
+                raise ValueError(f"{name} must be >= dt = {self.dt_ms:g} ms, got {value:g} ms")
+        for l, layer in enumerate(spec.layers):
+            if np.any(np.isclose(layer.tau_m * self._ms, self.tau_s, rtol=1e-9)):
+                raise ValueError(f"layer {l}: tau_m equal to tau_s = {self.tau_s:g} ms makes the trace propagator "
+                                 "singular (NESTML's exact solver); choose a different tau_s")
+        if not (np.isfinite(e_offset) and e_offset > 0):
+            raise ValueError(f"e_offset must be positive, got {e_offset}")
+        self.e_offset = float(e_offset)
+        self.compensate_trace = bool(compensate_trace)
+        self.neuron_params = dict(neuron_params or {})
+        self.seed = seed
+        if weights is None:
+            weights, b0 = default_weights(spec, np.random.default_rng(seed))
+            biases = b0 if biases is None else biases
+        self._W = [np.zeros((n, m)) for m, n in zip(spec.sizes[:-1], spec.sizes[1:])]
+        self._b = [np.zeros(n) for n in spec.sizes[1:]]
+        _assign("weights", weights, self._W)
+        if biases is not None:
+            _assign("biases", biases, self._b)
+        self.optimizer = None
+        self._built = False
+        self.steps_done = 0
+        self.batch_size = 1
+
+    # -- parameters -----------------------------------------------------------
+    @property
+    def n_layers(self) -> int:
+        return len(self.spec.layers)
+
+    @property
+    def weights(self) -> list:
+        self._sync_from_nest()
+        return [w.copy() for w in self._W]
+
+    @property
+    def biases(self) -> list:
+        self._sync_from_nest()
+        return [b.copy() for b in self._b]
+
+    def set_weights(self, weights, biases=None) -> None:
+        self._sync_from_nest()
+        _assign("weights", weights, self._W)
+        if biases is not None:
+            _assign("biases", biases, self._b)
+        if self._live():
+            self._push_parameters()
+
+    def configure_learning(self, optimizer: str = "sgd", lr: float = 1e-3, learn_tau: bool = False, **kwargs) -> None:
+        """Online learning in the synapses, on average ``dW = lr e r_pre`` per step (and ``db = lr e``)."""
+        if optimizer != "sgd":
+            raise ValueError(f"optimizer {optimizer!r} is not available on the spiking NEST engine: its synapses "
+                             "change by eta * e_post per presynaptic spike (plain SGD)")
+        if learn_tau:
+            raise ValueError("learn_tau is not available on the spiking NEST engine (tau_m learning needs du/dt "
+                             "at the synapse); use the rate engines")
+        if kwargs:
+            raise ValueError(f"unknown learning options for the spiking NEST engine: {sorted(kwargs)}")
+        if not (lr > 0 and np.isfinite(lr)):
+            raise ValueError(f"learning rate lr must be positive, got {lr}")
+        self.optimizer = {"name": "sgd", "lr": float(lr)}
+
+    # -- building -------------------------------------------------------------
+    def _live(self) -> bool:
+        return self._built and _KERNEL["owner"] is self
+
+    def reset(self, batch_size: int = 1) -> None:
+        """Rebuild the NEST network from zero state (weights and biases kept)."""
+        if batch_size != 1:
+            raise ValueError(f"the spiking NEST engine runs batch size 1, got {batch_size}")
+        self._sync_from_nest()
+        self._build()
+
+    def _build(self) -> None:
+        nest = _nest()
+        previous = _KERNEL.get("owner")
+        if previous is not None and previous is not self:
+            previous._sync_from_nest()
+        nest.ResetKernel()
+        install_spiking_models(nest)
+        nest.set(resolution=self.dt_ms, local_num_threads=self.threads,
+                 rng_seed=int(np.random.SeedSequence(self.seed).generate_state(1)[0] % (2**31 - 1)) + 1)
+        _KERNEL["owner"] = self
+        spec, L = self.spec, self.n_layers
+        self._gen = nest.Create("inhomogeneous_poisson_generator", spec.n_in)
+        self._parrots = nest.Create("parrot_neuron", spec.n_in)
+        nest.Connect(self._gen, self._parrots, "one_to_one", {"delay": self.dt_ms})
+        self._pyr, self._err = [], []
+        for l, layer in enumerate(spec.layers):
+            tau_r = layer.tau_r * self._ms + (self.tau_s if self.compensate_trace else 0.0)
+            params = [{"tau_m": float(tm) * self._ms, "tau_r": float(tr), "tau_s": self.tau_s, "tau_e": self.tau_e,
+                       "psi": self.psi, "gamma": float(spec.gamma), "beta": float(spec.beta),
+                       "e_offset": self.e_offset, "prospective": bool(spec.prospective_errors),
+                       "is_output": l == L - 1} for tm, tr in zip(layer.tau_m, tau_r)]
+            pair = []
+            for emits_error in (False, True):
+                nodes = nest.Create(NEURON, layer.size)
+                nodes.set([dict(p, emits_error=emits_error) for p in params])
+                if self.neuron_params:
+                    try:
+                        nodes.set(self.neuron_params)
+                    except Exception as err:  # NESTErrors are created at run time
+                        raise ValueError(f"NEST refused neuron_params {self.neuron_params}: {err}") from None
+                pair.append(nodes)
+            self._pyr.append(pair[0])
+            self._err.append(pair[1])
+        rec = self._pyr[0][0].get("receptor_types")
+        self._rbasal, self._rtop = rec["BASAL_SPIKES"], rec["TOP_SPIKES"]
+        pre = self._parrots
+        for l in range(L):
+            for post in (self._pyr[l], self._err[l]):
+                nest.Connect(pre, post, "all_to_all", {"synapse_model": SYNAPSE, "weight": self._W[l],
+                                                       "receptor_type": self._rbasal, "delay": self._dt_delay()})
+                if l + 1 < L:
+                    nest.Connect(self._err[l + 1], post, "all_to_all",
+                                 {"weight": self._W[l + 1].T.copy(), "receptor_type": self._rtop,
+                                  "delay": self._dt_delay()})
+            pre = self._pyr[l]
+        self._targets = nest.Create("step_current_generator", spec.n_out)
+        for post in (self._pyr[-1], self._err[-1]):
+            nest.Connect(self._targets, post, "one_to_one", {"delay": self._dt_delay(),
+                                                              "receptor_type": RECEPTOR_TARGET})
+        self._out_mm = nest.Create("multimeter", params={"record_from": ["r"], "interval": self.dt_ms})
+        nest.Connect(self._out_mm, self._pyr[-1])
+        self._rec_pyr = [nest.Create("spike_recorder") for _ in range(L)]
+        self._rec_err = [nest.Create("spike_recorder") for _ in range(L)]
+        for l in range(L):
+            nest.Connect(self._pyr[l], self._rec_pyr[l])
+            nest.Connect(self._err[l], self._rec_err[l])
+        self._fwd, self._fb = [], []
+        pre = self._parrots
+        for l in range(L):
+            self._fwd.append([nest.GetConnections(pre, post, synapse_model=SYNAPSE)
+                              for post in (self._pyr[l], self._err[l])])
+            self._fb.append([nest.GetConnections(self._err[l + 1], post) for post in (self._pyr[l], self._err[l])]
+                            if l + 1 < L else [])
+            pre = self._pyr[l]
+        self._built = True
+        self._push_parameters()
+        self.steps_done = 0
+
+    def _dt_delay(self) -> float:
+        return self.dt_ms
+
+    def _push_parameters(self) -> None:
+        for l in range(self.n_layers):
+            for nodes in (self._pyr[l], self._err[l]):
+                nodes.set(b=self._b[l].tolist())
+            for conns in self._fwd[l]:
+                _set_matrix(conns, self._W[l])
+        self._sync_feedback()
+
+    def _sync_feedback(self) -> None:
+        """``B_{l+1} = W_{l+1}^T`` on the top-down connections and the offset each receiver subtracts."""
+        for l in range(self.n_layers - 1):
+            W = self._W[l + 1]
+            for post, conns in zip((self._pyr[l], self._err[l]), self._fb[l]):
+                _set_matrix(conns, W.T)
+                post.set(top_offset=(self.e_offset * W.sum(axis=0)).tolist())
+
+    def _sync_from_nest(self) -> None:
+        """Read the learned W (from the pyramidal cells' synapses) and b back."""
+        if not self._live():
+            return
+        for l in range(self.n_layers):
+            self._W[l][...] = _get_matrix(self._fwd[l][0], self._W[l].shape)
+            self._b[l][:] = np.atleast_1d(self._pyr[l].get("b"))
+
+    # -- simulation -----------------------------------------------------------
+    def run(self, x, target=None, learn: bool = False, record=("r_out", "loss"), reset: bool = True,
+            progress: bool = False):
+        """Run ``x`` (steps, 1, n_in), values in [0, 1] (input rates in units of ``r_max``).
+
+        Returns a dict: ``r_out`` (steps, 1, n_out) the output cells' rate
+        :math:`\\phi(\\breve u)` after each step; ``loss`` (steps,) the MSE of ``r_out``
+        against ``target``; ``spikes`` / ``error_spikes`` a list per layer of
+        ``neo.SpikeTrain`` (one per neuron) of the pyramidal cells / error interneurons.
+        """
+        nest = _nest()
+        x, target = check_sequence(self.spec, x, target, record, np.float64, SPIKING_RECORDABLE)
+        n_steps, B = x.shape[:2]
+        if B != 1:
+            raise ValueError(f"the spiking NEST engine runs batch size 1, got batch {B}")
+        if x.min() < 0 or x.max() > 1:
+            raise ValueError(f"the spiking variant's input units fire at r_max * x, so x must lie in [0, 1]; "
+                             f"got values in [{x.min():g}, {x.max():g}]")
+        if learn and self.optimizer is None:
+            raise RuntimeError("learn=True needs configure_learning() first")
+        if reset or not self._live():
+            self.reset(1)
+        t0 = nest.biological_time
+        times = (t0 + self.dt_ms * np.arange(1, n_steps + 1)).round(6)
+        for j, gen in enumerate(self._gen):
+            gen.set(rate_times=times.tolist(), rate_values=(x[:, 0, j] * self.spec.r_max).tolist())
+        y = np.zeros((n_steps, self.spec.n_out)) if target is None else np.asarray(target, float)[:, 0, :]
+        for i, gen in enumerate(self._targets):
+            gen.set(amplitude_times=times.tolist(), amplitude_values=y[:, i].tolist())
+        lr = self.optimizer["lr"] if learn else 0.0
+        for l in range(self.n_layers):
+            for conns in self._fwd[l]:
+                conns.set(eta=lr / (self.psi * self.dt_ms))
+            for nodes in (self._pyr[l], self._err[l]):
+                nodes.set(eta_b=lr / self.dt_ms if self.spec.layers[l].bias else 0.0)
+        for rec in self._rec_pyr + self._rec_err + [self._out_mm]:
+            rec.n_events = 0
+        chunk = max(1, int(round(self.sync_ms / self.dt_ms))) if learn and self.n_layers > 1 else n_steps
+        done = 0
+        while done < n_steps:
+            k = min(chunk, n_steps - done)
+            nest.Simulate(k * self.dt_ms)
+            done += k
+            if learn and self.n_layers > 1:
+                self._sync_from_nest()
+                self._sync_feedback()
+        self.steps_done += n_steps
+        out = {}
+        if "r_out" in record or "loss" in record:
+            ev = self._out_mm.events
+            idx = np.round((ev["times"] - t0) / self.dt_ms).astype(int) - 1
+            col = {n: k for k, n in enumerate(self._pyr[-1].tolist())}
+            r_out = np.zeros((n_steps, 1, self.spec.n_out))
+            r_out[idx, 0, [col[s] for s in ev["senders"]]] = ev["r"]
+            if "r_out" in record:
+                out["r_out"] = r_out
+            if "loss" in record:
+                out["loss"] = (np.full(n_steps, np.nan) if target is None else
+                               np.array([loss_and_dloss("mse", r_out[t], y[t][None])[0] for t in range(n_steps)]))
+        for name, recs, nodes in (("spikes", self._rec_pyr, self._pyr), ("error_spikes", self._rec_err, self._err)):
+            if name in record:
+                out[name] = [_spike_trains(rec, pop, t0, t0 + n_steps * self.dt_ms, f"layer{l}/{name}")
+                             for l, (rec, pop) in enumerate(zip(recs, nodes))]
+        return {k: out[k] for k in record}
+
+    @property
+    def output(self) -> np.ndarray:
+        if not self._live():
+            raise RuntimeError("the NEST network has no state yet (or another NEST network replaced it): run() first")
+        return np.atleast_1d(self._pyr[-1].get("r")).reshape(1, -1).astype(float)
+
+    def save(self, path, extra=None) -> None:
+        raise NotImplementedError("saving a spiking NEST network is not implemented (read weights/biases instead)")
+
+
+def _spike_trains(recorder, nodes, t_start, t_stop, name) -> list:
+    """One ``neo.SpikeTrain`` (ms) per node, in the order of ``nodes``."""
+    ev = recorder.events
+    trains = []
+    for k, node in enumerate(nodes.tolist()):
+        t = np.sort(ev["times"][ev["senders"] == node])
+        trains.append(neo.SpikeTrain(t * pq.ms, t_start=t_start * pq.ms, t_stop=t_stop * pq.ms,
+                                     name=f"{name}/{k}"))
+    return trains
+
+
+def _set_matrix(conns, M) -> None:
+    """Set connection weights from a (post, pre) matrix."""
+    c = conns.get(["source", "target"])
+    src, tgt = np.atleast_1d(c["source"]), np.atleast_1d(c["target"])
+    rows = np.searchsorted(np.unique(tgt), tgt)
+    cols = np.searchsorted(np.unique(src), src)
+    conns.set(weight=[float(v) for v in M[rows, cols]])
+
+
+def _get_matrix(conns, shape) -> np.ndarray:
+    c = conns.get(["source", "target", "weight"])
+    src, tgt = np.atleast_1d(c["source"]), np.atleast_1d(c["target"])
+    M = np.zeros(shape)
+    M[np.searchsorted(np.unique(tgt), tgt), np.searchsorted(np.unique(src), src)] = np.atleast_1d(c["weight"])
+    return M
+
+
+def sinusoid_driven_spikes(tau_m, tau_r, frequencies, amplitudes, n_neurons: int, duration, dt=0.1,
+                           r_max: float = 200.0, offset: float = 0.0, seed: int = 0, threads: int = 1):
+    r"""Spike trains of ``n_neurons`` independent ``gle_neuron`` s per frequency, driven by sinusoids.
+
+    Each population gets :math:`I(t) = I_0 + A_f \sin(2\pi f t)` from an ``ac_generator``
+    through a connection of delay ``dt``, so the neurons see :math:`I(t - dt)`; their
+    rate is :math:`r_{max}\,\sigma(\breve u)`.  All arguments in ms / Hz.
+
+    Returns
+    -------
+    dict frequency -> list of neo.SpikeTrain, and the input delay (ms)
+    """
+    nest = _nest()
+    owner = _KERNEL.get("owner")
+    if owner is not None:
+        owner._sync_from_nest()
+    _KERNEL["owner"] = None
+    nest.ResetKernel()
+    install_spiking_models(nest)
+    nest.set(resolution=float(dt), local_num_threads=int(threads), rng_seed=int(seed) + 1)
+    pops, recs = {}, {}
+    for f, amp in zip(frequencies, amplitudes):
+        nodes = nest.Create(NEURON, int(n_neurons), params={"tau_m": float(tau_m), "tau_r": float(tau_r),
+                                                            "psi": r_max * 1e-3})
+        gen = nest.Create("ac_generator", params={"amplitude": float(amp), "offset": float(offset),
+                                                  "frequency": float(f)})
+        nest.Connect(gen, nodes, "all_to_all", {"delay": float(dt), "receptor_type": RECEPTOR_I_EXT})
+        rec = nest.Create("spike_recorder")
+        nest.Connect(nodes, rec)
+        pops[f], recs[f] = nodes, rec
+    nest.Simulate(float(duration))
+    return {f: _spike_trains(recs[f], pops[f], 0.0, float(duration), f"{f:g}Hz") for f in frequencies}, float(dt)
