@@ -8,18 +8,18 @@ Network (docs/model.md#microcircuit-mapping, spiking form):
 
 * input unit ``j``: an ``inhomogeneous_poisson_generator`` at ``r_max x_j(t)`` into a
   ``parrot_neuron`` (so that its spikes can pass plastic synapses); ``x`` lies in [0, 1];
-* GLE neuron ``i`` of layer ``l``: two ``gle_neuron`` nodes with identical inputs,
+* GLE neuron ``i`` of layer ``l``: three ``gle_neuron`` nodes with identical inputs,
   parameters and deterministic state, the pyramidal cell (spikes at
-  :math:`\psi\,\phi(\breve u)`) and its error interneuron (spikes at
-  :math:`\psi\,\max(e_0 + e, 0)`, signed errors on the offset rate :math:`\psi e_0`);
+  :math:`\psi\,\phi(\breve u)`) and two error interneurons (spikes at
+  :math:`\psi\,\max(\pm g e, 0)`: signed errors as a +/- pair, gain ``e_gain`` = g);
 * bottom-up: ``gle_synapse`` from the layer below's pyramidal cells (or the input
-  parrots) onto both nodes, :math:`\Delta W = \eta\, e_{post}` per presynaptic spike with
+  parrots) onto all three nodes, :math:`\Delta W = \eta\, e_{post}` per presynaptic spike with
   :math:`\eta = \mathrm{lr} / (\psi\, dt)`, i.e. on average
   :math:`\dot W = (\mathrm{lr}/dt)\, e_{post}\, r_{pre}`, the rate engine's per-step SGD;
 * top-down: static synapses from the layer above's error interneurons, weights
-  :math:`B = W^T`, which the engine copies from the learned ``W`` every
-  ``sync_every`` (weight transport, as the rate engines assume) together with the
-  offset :math:`e_0 \sum_i B_{ij}` that the receiver subtracts;
+  :math:`+B` (from "+") and :math:`-B` (from "-"), :math:`B = W^T`, which the engine
+  copies from the learned ``W`` every ``sync_every`` (weight transport, as the rate
+  engines assume);
 * output targets: one ``step_current_generator`` per output neuron.
 
 A downstream neuron sees the spikes through an exponential trace (``tau_s``), a
@@ -45,6 +45,8 @@ NEURON = "gle_neuron__with_gle_synapse"
 SYNAPSE = "gle_synapse__with_gle_neuron"
 #: NESTML numbers a neuron's continuous input ports (CurrentEvent receptors) in declaration order
 RECEPTOR_I_EXT, RECEPTOR_TARGET = 0, 1
+#: ``error_sign`` of the three nodes of one GLE neuron: pyramidal cell, "+" and "-" error interneuron
+ROLES = (0.0, 1.0, -1.0)
 #: what a spiking run can return
 SPIKING_RECORDABLE = ("r_out", "loss", "spikes", "error_spikes")
 
@@ -86,8 +88,8 @@ class SpikingNestNetwork:
         Extra ``gle_neuron`` parameters for every neuron (NEST refuses unknown names).
     tau_s, tau_e : quantity or float (ms)
         Time constants of the bottom-up and the top-down spike traces.
-    e_offset : float
-        Offset rate of the error interneurons, in units of ``r_max``.
+    e_gain : float
+        Error interneurons fire at ``r_max * e_gain * |e|`` (one of the pair for each sign).
     sync_every : quantity or float (ms)
         How often the feedback weights ``B`` are set to the learned ``W^T``.
     compensate_trace : bool
@@ -97,7 +99,7 @@ class SpikingNestNetwork:
     saves_state = False
 
     def __init__(self, spec: NetworkSpec, dt: float, seed=None, weights=None, biases=None, threads: int = 1,
-                 neuron_params: dict | None = None, tau_s=2.0, tau_e=10.0, e_offset: float = 0.5,
+                 neuron_params: dict | None = None, tau_s=2.0, tau_e=10.0, e_gain: float = 10.0,
                  sync_every=100.0, compensate_trace: bool = True, dtype=np.float64):
         if not isinstance(spec, NetworkSpec):
             raise TypeError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
@@ -127,9 +129,9 @@ class SpikingNestNetwork:
             if np.any(np.isclose(layer.tau_m * self._ms, self.tau_s, rtol=1e-9)):
                 raise ValueError(f"layer {l}: tau_m equal to tau_s = {self.tau_s:g} ms makes the trace propagator "
                                  "singular (NESTML's exact solver); choose a different tau_s")
-        if not (np.isfinite(e_offset) and e_offset > 0):
-            raise ValueError(f"e_offset must be positive, got {e_offset}")
-        self.e_offset = float(e_offset)
+        if not (np.isfinite(e_gain) and e_gain > 0):
+            raise ValueError(f"e_gain must be positive, got {e_gain}")
+        self.e_gain = float(e_gain)
         self.compensate_trace = bool(compensate_trace)
         self.neuron_params = dict(neuron_params or {})
         self.seed = seed
@@ -208,56 +210,54 @@ class SpikingNestNetwork:
         self._gen = nest.Create("inhomogeneous_poisson_generator", spec.n_in)
         self._parrots = nest.Create("parrot_neuron", spec.n_in)
         nest.Connect(self._gen, self._parrots, "one_to_one", {"delay": self.dt_ms})
-        self._pyr, self._err = [], []
+        self._copies = []  # per layer: [pyramidal, error +, error -] node collections
         for l, layer in enumerate(spec.layers):
             tau_r = layer.tau_r * self._ms + (self.tau_s if self.compensate_trace else 0.0)
             params = [{"tau_m": float(tm) * self._ms, "tau_r": float(tr), "tau_s": self.tau_s, "tau_e": self.tau_e,
                        "psi": self.psi, "gamma": float(spec.gamma), "beta": float(spec.beta),
-                       "e_offset": self.e_offset, "prospective": bool(spec.prospective_errors),
+                       "e_gain": self.e_gain, "prospective": bool(spec.prospective_errors),
                        "is_output": l == L - 1} for tm, tr in zip(layer.tau_m, tau_r)]
-            pair = []
-            for emits_error in (False, True):
+            copies = []
+            for sign in ROLES:
                 nodes = nest.Create(NEURON, layer.size)
-                nodes.set([dict(p, emits_error=emits_error) for p in params])
+                nodes.set([dict(p, error_sign=sign) for p in params])
                 if self.neuron_params:
                     try:
                         nodes.set(self.neuron_params)
                     except Exception as err:  # NESTErrors are created at run time
                         raise ValueError(f"NEST refused neuron_params {self.neuron_params}: {err}") from None
-                pair.append(nodes)
-            self._pyr.append(pair[0])
-            self._err.append(pair[1])
-        rec = self._pyr[0][0].get("receptor_types")
+                copies.append(nodes)
+            self._copies.append(copies)
+        rec = self._copies[0][0][0].get("receptor_types")
         self._rbasal, self._rtop = rec["BASAL_SPIKES"], rec["TOP_SPIKES"]
         pre = self._parrots
         for l in range(L):
-            for post in (self._pyr[l], self._err[l]):
+            for post in self._copies[l]:
                 nest.Connect(pre, post, "all_to_all", {"synapse_model": SYNAPSE, "weight": self._W[l],
                                                        "receptor_type": self._rbasal, "delay": self._dt_delay()})
                 if l + 1 < L:
-                    nest.Connect(self._err[l + 1], post, "all_to_all",
-                                 {"weight": self._W[l + 1].T.copy(), "receptor_type": self._rtop,
-                                  "delay": self._dt_delay()})
-            pre = self._pyr[l]
+                    for src, sign in zip(self._copies[l + 1][1:], ROLES[1:]):
+                        nest.Connect(src, post, "all_to_all",
+                                     {"weight": sign * self._W[l + 1].T, "receptor_type": self._rtop,
+                                      "delay": self._dt_delay()})
+            pre = self._copies[l][0]
         self._targets = nest.Create("step_current_generator", spec.n_out)
-        for post in (self._pyr[-1], self._err[-1]):
+        for post in self._copies[-1]:
             nest.Connect(self._targets, post, "one_to_one", {"delay": self._dt_delay(),
                                                               "receptor_type": RECEPTOR_TARGET})
         self._out_mm = nest.Create("multimeter", params={"record_from": ["r"], "interval": self.dt_ms})
-        nest.Connect(self._out_mm, self._pyr[-1])
-        self._rec_pyr = [nest.Create("spike_recorder") for _ in range(L)]
-        self._rec_err = [nest.Create("spike_recorder") for _ in range(L)]
+        nest.Connect(self._out_mm, self._copies[-1][0])
+        self._recorders = [[nest.Create("spike_recorder") for _ in ROLES] for _ in range(L)]
         for l in range(L):
-            nest.Connect(self._pyr[l], self._rec_pyr[l])
-            nest.Connect(self._err[l], self._rec_err[l])
+            for nodes, rec in zip(self._copies[l], self._recorders[l]):
+                nest.Connect(nodes, rec)
         self._fwd, self._fb = [], []
         pre = self._parrots
         for l in range(L):
-            self._fwd.append([nest.GetConnections(pre, post, synapse_model=SYNAPSE)
-                              for post in (self._pyr[l], self._err[l])])
-            self._fb.append([nest.GetConnections(self._err[l + 1], post) for post in (self._pyr[l], self._err[l])]
-                            if l + 1 < L else [])
-            pre = self._pyr[l]
+            self._fwd.append([nest.GetConnections(pre, post, synapse_model=SYNAPSE) for post in self._copies[l]])
+            self._fb.append([(nest.GetConnections(src, post), sign) for post in self._copies[l]
+                             for src, sign in zip(self._copies[l + 1][1:], ROLES[1:])] if l + 1 < L else [])
+            pre = self._copies[l][0]
         self._built = True
         self._push_parameters()
         self.steps_done = 0
@@ -267,19 +267,17 @@ class SpikingNestNetwork:
 
     def _push_parameters(self) -> None:
         for l in range(self.n_layers):
-            for nodes in (self._pyr[l], self._err[l]):
+            for nodes in self._copies[l]:
                 nodes.set(b=self._b[l].tolist())
             for conns in self._fwd[l]:
                 _set_matrix(conns, self._W[l])
         self._sync_feedback()
 
     def _sync_feedback(self) -> None:
-        """``B_{l+1} = W_{l+1}^T`` on the top-down connections and the offset each receiver subtracts."""
+        """``+B`` / ``-B`` with ``B = W_{l+1}^T`` on the top-down connections from the "+" / "-" interneurons."""
         for l in range(self.n_layers - 1):
-            W = self._W[l + 1]
-            for post, conns in zip((self._pyr[l], self._err[l]), self._fb[l]):
-                _set_matrix(conns, W.T)
-                post.set(top_offset=(self.e_offset * W.sum(axis=0)).tolist())
+            for conns, sign in self._fb[l]:
+                _set_matrix(conns, sign * self._W[l + 1].T)
 
     def _sync_from_nest(self) -> None:
         """Read the learned W (from the pyramidal cells' synapses) and b back."""
@@ -287,7 +285,7 @@ class SpikingNestNetwork:
             return
         for l in range(self.n_layers):
             self._W[l][...] = _get_matrix(self._fwd[l][0], self._W[l].shape)
-            self._b[l][:] = np.atleast_1d(self._pyr[l].get("b"))
+            self._b[l][:] = np.atleast_1d(self._copies[l][0].get("b"))
 
     # -- simulation -----------------------------------------------------------
     def run(self, x, target=None, learn: bool = False, record=("r_out", "loss"), reset: bool = True,
@@ -296,8 +294,9 @@ class SpikingNestNetwork:
 
         Returns a dict: ``r_out`` (steps, 1, n_out) the output cells' rate
         :math:`\\phi(\\breve u)` after each step; ``loss`` (steps,) the MSE of ``r_out``
-        against ``target``; ``spikes`` / ``error_spikes`` a list per layer of
-        ``neo.SpikeTrain`` (one per neuron) of the pyramidal cells / error interneurons.
+        against ``target``; ``spikes`` a list per layer of ``neo.SpikeTrain`` (one per
+        neuron) of the pyramidal cells; ``error_spikes`` a list per layer of
+        ``(plus, minus)``, the trains of the "+" and "-" error interneurons.
         """
         nest = _nest()
         x, target = check_sequence(self.spec, x, target, record, np.float64, SPIKING_RECORDABLE)
@@ -322,9 +321,9 @@ class SpikingNestNetwork:
         for l in range(self.n_layers):
             for conns in self._fwd[l]:
                 conns.set(eta=lr / (self.psi * self.dt_ms))
-            for nodes in (self._pyr[l], self._err[l]):
+            for nodes in self._copies[l]:
                 nodes.set(eta_b=lr / self.dt_ms if self.spec.layers[l].bias else 0.0)
-        for rec in self._rec_pyr + self._rec_err + [self._out_mm]:
+        for rec in [r for recs in self._recorders for r in recs] + [self._out_mm]:
             rec.n_events = 0
         chunk = max(1, int(round(self.sync_ms / self.dt_ms))) if learn and self.n_layers > 1 else n_steps
         done = 0
@@ -340,7 +339,7 @@ class SpikingNestNetwork:
         if "r_out" in record or "loss" in record:
             ev = self._out_mm.events
             idx = np.round((ev["times"] - t0) / self.dt_ms).astype(int) - 1
-            col = {n: k for k, n in enumerate(self._pyr[-1].tolist())}
+            col = {n: k for k, n in enumerate(self._copies[-1][0].tolist())}
             r_out = np.zeros((n_steps, 1, self.spec.n_out))
             r_out[idx, 0, [col[s] for s in ev["senders"]]] = ev["r"]
             if "r_out" in record:
@@ -348,17 +347,21 @@ class SpikingNestNetwork:
             if "loss" in record:
                 out["loss"] = (np.full(n_steps, np.nan) if target is None else
                                np.array([loss_and_dloss("mse", r_out[t], y[t][None])[0] for t in range(n_steps)]))
-        for name, recs, nodes in (("spikes", self._rec_pyr, self._pyr), ("error_spikes", self._rec_err, self._err)):
-            if name in record:
-                out[name] = [_spike_trains(rec, pop, t0, t0 + n_steps * self.dt_ms, f"layer{l}/{name}")
-                             for l, (rec, pop) in enumerate(zip(recs, nodes))]
+        t1 = t0 + n_steps * self.dt_ms
+        if "spikes" in record:
+            out["spikes"] = [_spike_trains(self._recorders[l][0], self._copies[l][0], t0, t1, f"layer{l}/pyramidal")
+                             for l in range(self.n_layers)]
+        if "error_spikes" in record:
+            out["error_spikes"] = [tuple(_spike_trains(self._recorders[l][k], self._copies[l][k], t0, t1,
+                                                       f"layer{l}/error{'+' if ROLES[k] > 0 else '-'}")
+                                         for k in (1, 2)) for l in range(self.n_layers)]
         return {k: out[k] for k in record}
 
     @property
     def output(self) -> np.ndarray:
         if not self._live():
             raise RuntimeError("the NEST network has no state yet (or another NEST network replaced it): run() first")
-        return np.atleast_1d(self._pyr[-1].get("r")).reshape(1, -1).astype(float)
+        return np.atleast_1d(self._copies[-1][0].get("r")).reshape(1, -1).astype(float)
 
     def save(self, path, extra=None) -> None:
         raise NotImplementedError("saving a spiking NEST network is not implemented (read weights/biases instead)")
