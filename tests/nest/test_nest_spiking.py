@@ -144,3 +144,66 @@ def test_second_nestml_build_reuses_the_cache(nestml_module):
     again = build_nest(nestml=True)
     assert time.perf_counter() - t0 < 1.0
     assert again["nestml"] == nestml_module["nestml"] and again["nestml"].stat().st_mtime_ns == before
+
+
+# -- learning ----------------------------------------------------------------------------------------------
+
+def lagline_like(seed, n=20, t_train=30.0, lr=5e-3, w=5.0, r_max=1000.0):
+    """A LagLine-like teacher task; returns the student's test loss before and after learning, and the floor.
+
+    LagLine (docs/model.md#tasks-and-published-numbers) is a chain of two GLE neurons with
+    tau_m = (1, 2), tau_r = 0.1; here in ms x 10 (tau_m = 10, 20 ms, tau_r = 1 ms, dt = 0.1 ms)
+    and each neuron a population of ``n`` (input too), so that population rates average the
+    Poisson noise: teacher W_1 = w/n, W_2 = w/n, b = -w/2 (numpy engine, the same chain as
+    an n-wide network), input x = sigmoid(OU), OU with correlation time 20 ms and sd 2.
+    The student starts from W ~ U(0, 1)/n, b = 0 and learns W and b online with the
+    spiking network (r_max = 1000 Hz), lr for 2/3 of ``t_train`` seconds then lr/10.  Losses are the MSE of
+    the student's rate phi(u_pro) against the teacher on a held-out 2 s sequence (the
+    first 50 ms skipped); ``floor`` is that loss with the teacher's own weights (the
+    Poisson noise the student cannot remove).
+    """
+    dt = DT
+    kw = {"tau_m": [10.0, 20.0], "tau_r": 1.0, "phi": "sigmoid", "output_phi": "sigmoid", "beta": 1.0}
+    teacher_spec = NetworkSpec.feedforward([n, n, 1], **kw)
+    spec = NetworkSpec.feedforward([n, n, 1], spiking=True, r_max=r_max, **kw)
+    rng = np.random.default_rng(seed)
+
+    def inputs(seconds):
+        ou = ornstein_uhlenbeck(int(round(seconds * 1e3 / dt)), 1, 1, dt, tau=20.0, sigma=2.0, rng=rng)
+        return np.repeat(1 / (1 + np.exp(-ou)), n, axis=2)
+
+    w_teacher = [np.full((n, n), w / n), np.full((1, n), w / n)]
+    b_teacher = [np.full(n, -w / 2), np.full(1, -w / 2)]
+    w0 = [rng.uniform(0, 1, (n, n)) / n, rng.uniform(0, 1, (1, n)) / n]
+    b0 = [np.zeros(n), np.zeros(1)]
+    teacher = get_engine("numpy").build(teacher_spec, dt, weights=w_teacher, biases=b_teacher)
+    x, x_test = inputs(t_train), inputs(2.0)
+    y, y_test = (teacher.run(s, record=("r_out",))["r_out"] for s in (x, x_test))
+
+    def test_loss(weights, biases):
+        net = get_engine("nest").build(spec, dt, seed=seed + 100, weights=weights, biases=biases)
+        return float(net.run(x_test, y_test, record=("loss",))["loss"][500:].mean())
+
+    before = test_loss(w0, b0)
+    student = get_engine("nest").build(spec, dt, seed=seed, weights=w0, biases=b0)
+    split = 2 * len(x) // 3
+    student.configure_learning("sgd", lr=lr)
+    student.run(x[:split], y[:split], learn=True, record=())
+    student.configure_learning("sgd", lr=lr / 10)
+    student.run(x[split:], y[split:], learn=True, record=(), reset=False)
+    after = test_loss(student.weights, student.biases)
+    return before, after, test_loss(w_teacher, b_teacher)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_spiking_student_learns_lagline_like_teacher(nestml_module, seed):
+    """The loss falls at least 10x from its initial value (60 s of online learning per seed).
+
+    The bound is the issue's acceptance figure; it is reachable because the floor
+    (teacher weights in the spiking network, Poisson noise only) lies ~20x below the
+    initial loss.
+    """
+    before, after, floor = lagline_like(seed, t_train=60.0)
+    print(f"seed {seed}: test loss {before:.5f} -> {after:.5f} ({before / after:.1f}x), floor {floor:.5f}")
+    assert before / after >= 10.0

@@ -11,7 +11,8 @@ Network (docs/model.md#microcircuit-mapping, spiking form):
 * GLE neuron ``i`` of layer ``l``: three ``gle_neuron`` nodes with identical inputs,
   parameters and deterministic state, the pyramidal cell (spikes at
   :math:`\psi\,\phi(\breve u)`) and two error interneurons (spikes at
-  :math:`\psi\,\max(\pm g e, 0)`: signed errors as a +/- pair, gain ``e_gain`` = g);
+  :math:`\psi\,\max(\pm g e, 0)`: signed errors as a +/- pair, gain ``e_gain`` = g;
+  the first layer has no error interneurons, as no layer below receives its errors);
 * bottom-up: ``gle_synapse`` from the layer below's pyramidal cells (or the input
   parrots) onto all three nodes, :math:`\Delta W = \eta\, e_{post}` per presynaptic spike with
   :math:`\eta = \mathrm{lr} / (\psi\, dt)`, i.e. on average
@@ -218,7 +219,8 @@ class SpikingNestNetwork:
                        "e_gain": self.e_gain, "prospective": bool(spec.prospective_errors),
                        "is_output": l == L - 1} for tm, tr in zip(layer.tau_m, tau_r)]
             copies = []
-            for sign in ROLES:
+            # the first layer's error interneurons would have no targets (inputs carry no error)
+            for sign in (ROLES if l > 0 else ROLES[:1]):
                 nodes = nest.Create(NEURON, layer.size)
                 nodes.set([dict(p, error_sign=sign) for p in params])
                 if self.neuron_params:
@@ -296,7 +298,8 @@ class SpikingNestNetwork:
         :math:`\\phi(\\breve u)` after each step; ``loss`` (steps,) the MSE of ``r_out``
         against ``target``; ``spikes`` a list per layer of ``neo.SpikeTrain`` (one per
         neuron) of the pyramidal cells; ``error_spikes`` a list per layer of
-        ``(plus, minus)``, the trains of the "+" and "-" error interneurons.
+        ``(plus, minus)``, the trains of the "+" and "-" error interneurons (empty for
+        the first layer, which has none: its errors would have no receiver).
         """
         nest = _nest()
         x, target = check_sequence(self.spec, x, target, record, np.float64, SPIKING_RECORDABLE)
@@ -354,7 +357,7 @@ class SpikingNestNetwork:
         if "error_spikes" in record:
             out["error_spikes"] = [tuple(_spike_trains(self._recorders[l][k], self._copies[l][k], t0, t1,
                                                        f"layer{l}/error{'+' if ROLES[k] > 0 else '-'}")
-                                         for k in (1, 2)) for l in range(self.n_layers)]
+                                         if l > 0 else [] for k in (1, 2)) for l in range(self.n_layers)]
         return {k: out[k] for k in record}
 
     @property
