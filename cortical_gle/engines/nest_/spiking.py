@@ -49,7 +49,7 @@ RECEPTOR_I_EXT, RECEPTOR_TARGET = 0, 1
 #: ``error_sign`` of the three nodes of one GLE neuron: pyramidal cell, "+" and "-" error interneuron
 ROLES = (0.0, 1.0, -1.0)
 #: what a spiking run can return
-SPIKING_RECORDABLE = ("r_out", "loss", "spikes", "error_spikes")
+SPIKING_RECORDABLE = ("r_out", "loss", "r", "e", "spikes", "error_spikes")
 
 
 def check_spiking_spec(spec: NetworkSpec) -> None:
@@ -247,8 +247,10 @@ class SpikingNestNetwork:
         for post in self._copies[-1]:
             nest.Connect(self._targets, post, "one_to_one", {"delay": self._dt_delay(),
                                                               "receptor_type": RECEPTOR_TARGET})
-        self._out_mm = nest.Create("multimeter", params={"record_from": ["r"], "interval": self.dt_ms})
-        nest.Connect(self._out_mm, self._copies[-1][0])
+        self._mm = [nest.Create("multimeter", params={"record_from": ["r", "e_syn"], "interval": self.dt_ms})
+                    for _ in range(L)]
+        for l in range(L):
+            nest.Connect(self._mm[l], self._copies[l][0])
         self._recorders = [[nest.Create("spike_recorder") for _ in ROLES] for _ in range(L)]
         for l in range(L):
             for nodes, rec in zip(self._copies[l], self._recorders[l]):
@@ -296,8 +298,10 @@ class SpikingNestNetwork:
 
         Returns a dict: ``r_out`` (steps, 1, n_out) the output cells' rate
         :math:`\\phi(\\breve u)` after each step; ``loss`` (steps,) the MSE of ``r_out``
-        against ``target``; ``spikes`` a list per layer of ``neo.SpikeTrain`` (one per
-        neuron) of the pyramidal cells; ``error_spikes`` a list per layer of
+        against ``target``; ``r`` and ``e`` (steps, layers, 1, max size) every pyramidal
+        cell's rate and error (zero-padded, as the rate engines record them); ``spikes`` a
+        list per layer of ``neo.SpikeTrain`` (one per neuron) of the pyramidal cells;
+        ``error_spikes`` a list per layer of
         ``(plus, minus)``, the trains of the "+" and "-" error interneurons (empty for
         the first layer, which has none: its errors would have no receiver).
         """
@@ -326,7 +330,7 @@ class SpikingNestNetwork:
                 conns.set(eta=lr / (self.psi * self.dt_ms))
             for nodes in self._copies[l]:
                 nodes.set(eta_b=lr / self.dt_ms if self.spec.layers[l].bias else 0.0)
-        for rec in [r for recs in self._recorders for r in recs] + [self._out_mm]:
+        for rec in [r for recs in self._recorders for r in recs] + self._mm:
             rec.n_events = 0
         chunk = max(1, int(round(self.sync_ms / self.dt_ms))) if learn and self.n_layers > 1 else n_steps
         done = 0
@@ -339,12 +343,20 @@ class SpikingNestNetwork:
                 self._sync_feedback()
         self.steps_done += n_steps
         out = {}
-        if "r_out" in record or "loss" in record:
-            ev = self._out_mm.events
+        L, N = self.n_layers, max(self.spec.sizes[1:])
+        rates = {"r": np.zeros((n_steps, L, 1, N)), "e": np.zeros((n_steps, L, 1, N))}
+        for l in range(L) if set(record) & {"r", "e", "r_out", "loss"} else ():
+            ev = self._mm[l].events
             idx = np.round((ev["times"] - t0) / self.dt_ms).astype(int) - 1
-            col = {n: k for k, n in enumerate(self._copies[-1][0].tolist())}
-            r_out = np.zeros((n_steps, 1, self.spec.n_out))
-            r_out[idx, 0, [col[s] for s in ev["senders"]]] = ev["r"]
+            col = {n: k for k, n in enumerate(self._copies[l][0].tolist())}
+            cols = [col[s] for s in ev["senders"]]
+            rates["r"][idx, l, 0, cols] = ev["r"]
+            rates["e"][idx, l, 0, cols] = ev["e_syn"]
+        for name in ("r", "e"):
+            if name in record:
+                out[name] = rates[name]
+        if "r_out" in record or "loss" in record:
+            r_out = rates["r"][:, -1, :, : self.spec.n_out]
             if "r_out" in record:
                 out["r_out"] = r_out
             if "loss" in record:
