@@ -38,9 +38,9 @@ import quantities as pq
 from ...spec import NetworkSpec
 from ...units import to_magnitude
 from ..numpy_.losses import loss_and_dloss
-from ..numpy_.network import _assign, check_sequence, default_weights
+from ..numpy_.network import check_sequence
 from .build import build_nest
-from .network import _KERNEL, TIC_MS, _nest
+from .network import _KERNEL, NestNetworkBase, _nest, _set_conn_weights
 
 NEURON = "gle_neuron__with_gle_synapse"
 SYNAPSE = "gle_synapse__with_gle_neuron"
@@ -72,7 +72,7 @@ def install_spiking_models(nest) -> None:
         nest.Install(str(paths["nestml"]))
 
 
-class SpikingNestNetwork:
+class SpikingNestNetwork(NestNetworkBase):
     """A layered spiking GLE network in NEST (see the module docstring).
 
     Parameters
@@ -105,17 +105,7 @@ class SpikingNestNetwork:
         if not isinstance(spec, NetworkSpec):
             raise TypeError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
         check_spiking_spec(spec)
-        if np.dtype(dtype) != np.float64:
-            raise ValueError(f"the NEST engine computes in float64; dtype {np.dtype(dtype)} is not available")
-        spec.check_dt(float(dt))
-        if not isinstance(threads, (int, np.integer)) or threads < 1:
-            raise ValueError(f"threads must be a positive integer, got {threads!r}")
-        self.spec, self.dt, self.threads = spec, float(dt), int(threads)
-        self._ms = float(pq.Quantity(1.0, spec.time_unit).rescale(pq.ms).magnitude)
-        self.dt_ms = self.dt * self._ms
-        n_tics = self.dt_ms / TIC_MS
-        if abs(n_tics - round(n_tics)) > 1e-9 * max(1.0, n_tics) or round(n_tics) < 1:
-            raise ValueError(f"dt = {self.dt_ms:g} ms is not a multiple of NEST's time grid ({TIC_MS:g} ms)")
+        self._setup(spec, dt, dtype, seed, weights, biases, threads, neuron_params)
         self.psi = spec.r_max * 1e-3  # 1/ms
         if self.psi * self.dt_ms > 1:
             raise ValueError(f"r_max * dt = {self.psi * self.dt_ms:g} > 1: the spike probability per step must "
@@ -134,44 +124,13 @@ class SpikingNestNetwork:
             raise ValueError(f"e_gain must be positive, got {e_gain}")
         self.e_gain = float(e_gain)
         self.compensate_trace = bool(compensate_trace)
-        self.neuron_params = dict(neuron_params or {})
         self.seed = seed
-        if weights is None:
-            weights, b0 = default_weights(spec, np.random.default_rng(seed))
-            biases = b0 if biases is None else biases
-        self._W = [np.zeros((n, m)) for m, n in zip(spec.sizes[:-1], spec.sizes[1:])]
-        self._b = [np.zeros(n) for n in spec.sizes[1:]]
-        _assign("weights", weights, self._W)
-        if biases is not None:
-            _assign("biases", biases, self._b)
         self.optimizer = None
         self._built = False
         self.steps_done = 0
         self.batch_size = 1
 
     # -- parameters -----------------------------------------------------------
-    @property
-    def n_layers(self) -> int:
-        return len(self.spec.layers)
-
-    @property
-    def weights(self) -> list:
-        self._sync_from_nest()
-        return [w.copy() for w in self._W]
-
-    @property
-    def biases(self) -> list:
-        self._sync_from_nest()
-        return [b.copy() for b in self._b]
-
-    def set_weights(self, weights, biases=None) -> None:
-        self._sync_from_nest()
-        _assign("weights", weights, self._W)
-        if biases is not None:
-            _assign("biases", biases, self._b)
-        if self._live():
-            self._push_parameters()
-
     def configure_learning(self, optimizer: str = "sgd", lr: float = 1e-3, learn_tau: bool = False, **kwargs) -> None:
         """Online learning in the synapses, on average ``dW = lr e r_pre`` per step (and ``db = lr e``)."""
         if optimizer != "sgd":
@@ -187,9 +146,6 @@ class SpikingNestNetwork:
         self.optimizer = {"name": "sgd", "lr": float(lr)}
 
     # -- building -------------------------------------------------------------
-    def _live(self) -> bool:
-        return self._built and _KERNEL["owner"] is self
-
     def reset(self, batch_size: int = 1) -> None:
         """Rebuild the NEST network from zero state (weights and biases kept)."""
         if batch_size != 1:
@@ -221,14 +177,7 @@ class SpikingNestNetwork:
             copies = []
             # the first layer's error interneurons would have no targets (inputs carry no error)
             for sign in (ROLES if l > 0 else ROLES[:1]):
-                nodes = nest.Create(NEURON, layer.size)
-                nodes.set([dict(p, error_sign=sign) for p in params])
-                if self.neuron_params:
-                    try:
-                        nodes.set(self.neuron_params)
-                    except Exception as err:  # NESTErrors are created at run time
-                        raise ValueError(f"NEST refused neuron_params {self.neuron_params}: {err}") from None
-                copies.append(nodes)
+                copies.append(self._create_neurons(NEURON, [dict(p, error_sign=sign) for p in params]))
             self._copies.append(copies)
         rec = self._copies[0][0][0].get("receptor_types")
         self._rbasal, self._rtop = rec["BASAL_SPIKES"], rec["TOP_SPIKES"]
@@ -274,14 +223,14 @@ class SpikingNestNetwork:
             for nodes in self._copies[l]:
                 nodes.set(b=self._b[l].tolist())
             for conns in self._fwd[l]:
-                _set_matrix(conns, self._W[l])
+                _set_conn_weights(conns, self._W[l])
         self._sync_feedback()
 
     def _sync_feedback(self) -> None:
         """``+B`` / ``-B`` with ``B = W_{l+1}^T`` on the top-down connections from the "+" / "-" interneurons."""
         for l in range(self.n_layers - 1):
             for conns, sign in self._fb[l]:
-                _set_matrix(conns, sign * self._W[l + 1].T)
+                _set_conn_weights(conns, sign * self._W[l + 1].T)
 
     def _sync_from_nest(self) -> None:
         """Read the learned W (from the pyramidal cells' synapses) and b back."""
@@ -391,15 +340,6 @@ def _spike_trains(recorder, nodes, t_start, t_stop, name) -> list:
         trains.append(neo.SpikeTrain(t * pq.ms, t_start=t_start * pq.ms, t_stop=t_stop * pq.ms,
                                      name=f"{name}/{k}"))
     return trains
-
-
-def _set_matrix(conns, M) -> None:
-    """Set connection weights from a (post, pre) matrix."""
-    c = conns.get(["source", "target"])
-    src, tgt = np.atleast_1d(c["source"]), np.atleast_1d(c["target"])
-    rows = np.searchsorted(np.unique(tgt), tgt)
-    cols = np.searchsorted(np.unique(src), src)
-    conns.set(weight=[float(v) for v in M[rows, cols]])
 
 
 def _get_matrix(conns, shape) -> np.ndarray:
