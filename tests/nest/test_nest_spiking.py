@@ -41,9 +41,10 @@ def phase_leads(tau_m, tau_r, freqs, n_neurons, duration, seed=0):
 
     Each of ``n_neurons`` neurons per frequency is driven by ``I(t) = A_f sin(w t)`` with
     ``A_f = 1 / gain(f)`` (so that ``u_pro`` swings by +-1 at every frequency and the rate
-    modulation depth stays near 0.47); the neurons see the drive one connection delay
-    ``d = dt`` late, so the lead relative to the drive they receive is the spike phase
-    plus ``w d``.  The first 50 ms (5 tau_m) are transient and skipped.
+    modulation depth stays near 0.47); a spike stamped ``t`` was drawn with the drive at
+    ``t - d``, ``d = 2 dt`` (connection delay, and the stamp at the end of the step), so the
+    lead relative to the drive the neurons receive is the spike phase plus ``w d``.  The
+    first 50 ms (5 tau_m) are transient and skipped.
     """
     from cortical_gle.engines.nest_.spiking import sinusoid_driven_spikes
     w = 2 * np.pi * np.asarray(freqs) * 1e-3

@@ -355,8 +355,10 @@ def sinusoid_driven_spikes(tau_m, tau_r, frequencies, amplitudes, n_neurons: int
     r"""Spike trains of ``n_neurons`` independent ``gle_neuron`` s per frequency, driven by sinusoids.
 
     Each population gets :math:`I(t) = I_0 + A_f \sin(2\pi f t)` from an ``ac_generator``
-    through a connection of delay ``dt``, so the neurons see :math:`I(t - dt)`; their
-    rate is :math:`r_{max}\,\sigma(\breve u)`.  All arguments in ms / Hz.
+    through a connection of delay ``dt``; their rate is :math:`r_{max}\,\sigma(\breve u)`.
+    A spike drawn in a step carries the time stamp of the step's end, so a spike at
+    ``t`` was drawn with the drive :math:`I(t - 2\,dt)` (connection delay plus one step):
+    that is the delay returned.  All arguments in ms / Hz.
 
     Returns
     -------
@@ -381,4 +383,4 @@ def sinusoid_driven_spikes(tau_m, tau_r, frequencies, amplitudes, n_neurons: int
         nest.Connect(nodes, rec)
         pops[f], recs[f] = nodes, rec
     nest.Simulate(float(duration))
-    return {f: _spike_trains(recs[f], pops[f], 0.0, float(duration), f"{f:g}Hz") for f in frequencies}, float(dt)
+    return {f: _spike_trains(recs[f], pops[f], 0.0, float(duration), f"{f:g}Hz") for f in frequencies}, 2 * float(dt)
