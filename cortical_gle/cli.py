@@ -31,8 +31,8 @@ def main(argv=None) -> int:
     sub.add_parser("list", help="list the shipped protocols")
     p_build = sub.add_parser("build-nest", help="compile the NEST modules of models/nest/ into the per-user cache")
     p_build.add_argument("--force", action="store_true", help="rebuild even if the cache has this version")
-    p_build.add_argument("--nestml", action="store_true",
-                         help="also generate the NESTML (spiking) models; experimental, see models/nest/README.md")
+    p_build.add_argument("--rate-only", action="store_true",
+                         help="only the rate module (skip the NESTML spiking models, spec.spiking)")
     p_sw = sub.add_parser("sweep", help="run a protocol over seeds and a grid of settings on Dask, with statistics")
     p_sw.add_argument("protocol")
     p_sw.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,3,5")
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     if args.command == "build-nest":
         from .engines.nest_.build import NestBuildError, build_nest
         try:
-            paths = build_nest(force=args.force, nestml=args.nestml, log=print)
+            paths = build_nest(force=args.force, nestml=not args.rate_only, log=print)
         except NestBuildError as err:
             print(f"cortical-gle: error: {err}", file=sys.stderr)
             return 2

@@ -105,6 +105,11 @@ class NetworkSpec:
         each step multiplies ``W`` and ``B`` by ``1 - lr lambda``); unused otherwise.
     time_unit : quantity
         Unit in which plain-number time constants are read.
+    spiking : bool
+        Spiking variant (docs/nest.md#spiking-variant): neurons emit stochastic spikes at
+        ``r_max * phi(u_pro)`` and read spike traces; only the NEST engine runs it.
+    r_max : float
+        Maximal rate ``psi`` of the spiking variant in Hz (``phi = 1``); unused when rate-based.
     """
 
     n_in: int
@@ -116,6 +121,8 @@ class NetworkSpec:
     feedback: str = "transpose"
     feedback_decay: float = 0.1
     time_unit: object = pq.ms
+    spiking: bool = False
+    r_max: float = 200.0
 
     def __post_init__(self):
         if not isinstance(self.n_in, (int, np.integer)) or self.n_in < 1:
@@ -137,6 +144,18 @@ class NetworkSpec:
             raise ValueError(f"unknown feedback hypothesis {self.feedback!r}; known: {', '.join(FEEDBACKS)}")
         if not (np.isfinite(self.feedback_decay) and self.feedback_decay >= 0):
             raise ValueError(f"feedback_decay must be finite and >= 0, got {self.feedback_decay}")
+        if not isinstance(self.spiking, (bool, np.bool_)):
+            raise ValueError(f"spiking must be true or false, got {self.spiking!r}")
+        if isinstance(self.r_max, (bool, np.bool_)) or not isinstance(self.r_max, (int, float, np.number)) \
+                or not (np.isfinite(self.r_max) and self.r_max > 0):
+            raise ValueError(f"r_max (maximal rate of the spiking variant, Hz) must be a positive number, "
+                             f"got {self.r_max!r}")
+
+    def require_rate_based(self, engine: str) -> None:
+        """For engines without a spiking variant: refuse ``spiking = True`` by name."""
+        if self.spiking:
+            raise ValueError(f"the {engine} engine is rate-based; spiking: true (stochastic spikes at r_max * "
+                             "phi(u_pro)) runs on the nest engine")
 
     def require_exact_feedback(self, engine: str) -> None:
         """For engines that implement only ``feedback = 'transpose'``: refuse the others by name."""
@@ -206,6 +225,8 @@ class NetworkSpec:
             "loss": self.loss,
             "feedback": self.feedback,
             "feedback_decay": self.feedback_decay,
+            "spiking": bool(self.spiking),
+            "r_max": float(self.r_max),
             "layers": [
                 {"size": l.size, "tau_m": l.tau_m.tolist(), "tau_r": l.tau_r.tolist(), "phi": l.phi, "bias": l.bias}
                 for l in self.layers
@@ -220,7 +241,7 @@ class NetworkSpec:
             for l in d["layers"]
         )
         kw = {k: d[k] for k in ("gamma", "beta", "prospective_errors", "loss", "feedback",
-                                       "feedback_decay") if k in d}
+                                       "feedback_decay", "spiking", "r_max") if k in d}
         return cls(d["n_in"], layers, time_unit=unit, **kw)
 
     def to_json(self) -> str:

@@ -4,8 +4,8 @@ Two modules come out of ``models/nest/``:
 
 * ``gle_rate_module`` (C++, ``models/nest/gle_rate/``): the rate-exact GLE
   neuron and its plastic synapses, what ``--engine nest`` runs;
-* ``gle_nestml_module`` (NESTML, ``models/nest/*.nestml``): the same neuron as
-  NESTML models (spiking variant), generated and compiled with NESTML.
+* ``gle_nestml_module`` (NESTML, ``models/nest/*.nestml``): the spiking variant
+  (``gle_neuron`` co-generated with its third-factor ``gle_synapse``).
 
 Both are built against the NEST wheel (recipe: a ``nest-config`` of our own,
 ``-D_GLIBCXX_USE_CXX11_ABI=0``, no link libraries: the kernel's symbols come
@@ -33,7 +33,9 @@ from ...resources import data_dir
 RATE_MODULE = "gle_rate_module"
 NESTML_MODULE = "gle_nestml_module"
 #: NESTML neuron/synapse pairs generated together (the synapse reads the neuron's error)
-NESTML_PAIRS = [{"neuron": "gle_neuron", "synapse": "gle_synapse", "post_ports": [["e_post", "e_apical"]]}]
+NESTML_PAIRS = [{"neuron": "gle_neuron", "synapses": {"gle_synapse": {"post_ports": [["e_post", "e_syn"]]}}}]
+#: NESTML 9 needs the name of each synapse's weight and delay variable
+NESTML_SYNAPSE_VARIABLES = {"weight_variable": {"gle_synapse": "w"}, "delay_variable": {"gle_synapse": "delay"}}
 
 
 class NestBuildError(RuntimeError):
@@ -167,10 +169,17 @@ def _build_nestml_module(work: Path, out: Path, log: Path) -> None:
         try:
             generate_nest_target(input_path=sources, target_path=str(work / "nestml_target"),
                                  install_path=str(out), module_name=NESTML_MODULE, logging_level="WARNING",
-                                 codegen_opts={"nest_path": str(prefix), "neuron_synapse_pairs": NESTML_PAIRS})
+                                 codegen_opts={"nest_path": str(prefix), "neuron_synapse_pairs": NESTML_PAIRS,
+                                              **NESTML_SYNAPSE_VARIABLES})
         except (Exception, SystemExit) as err:  # NESTML reports model errors by raising or exiting
             tail = "\n".join(log.read_text().splitlines()[-25:])
             raise NestBuildError(f"NESTML could not generate/compile {sources}: {err}; log {log}:\n{tail}") from None
+    if not any(out.rglob(f"{NESTML_MODULE}.so")):
+        # NESTML returns normally when the model check or the compiler fails: name the first errors
+        lines = log.read_text().splitlines()
+        errors = [ln for ln in lines if " error:" in ln or ", ERROR," in ln][:8] or lines[-25:]
+        raise NestBuildError(f"NESTML did not produce {NESTML_MODULE}.so from {sources}; log {log}:\n"
+                             + "\n".join(errors))
 
 
 @contextmanager
@@ -205,9 +214,8 @@ def build_nest(force: bool = False, nestml: bool = False, log=None) -> dict:
     force : bool
         Rebuild even if the cache holds this key.
     nestml : bool
-        Also generate and compile the NESTML models (spiking variant, experimental:
-        with NESTML 9.0.0 the generation currently stops without a module);
-        the rate engine needs only the C++ module.
+        Also generate and compile the NESTML models (the spiking variant,
+        ``spec.spiking``); the rate engine needs only the C++ module.
     log : callable, optional
         Progress messages (e.g. ``print``).
     """

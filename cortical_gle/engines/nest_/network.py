@@ -39,7 +39,73 @@ def _nest():
     return nest
 
 
-class NestGLENetwork:
+class NestNetworkBase:
+    """What the rate-exact and the spiking NEST networks share: input checks, NEST's time grid,
+    and the parameters as copies read back from NEST (``_sync_from_nest`` is each class's own)."""
+
+    def _setup(self, spec, dt, dtype, seed, weights, biases, threads, neuron_params) -> None:
+        if np.dtype(dtype) != np.float64:
+            raise ValueError(f"the NEST engine computes in float64; dtype {np.dtype(dtype)} is not available")
+        spec.check_dt(float(dt))
+        if not isinstance(threads, (int, np.integer)) or threads < 1:
+            raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        self.spec, self.dt, self.threads = spec, float(dt), int(threads)
+        self._ms = float(pq.Quantity(1.0, spec.time_unit).rescale(pq.ms).magnitude)
+        self.dt_ms = self.dt * self._ms
+        n_tics = self.dt_ms / TIC_MS
+        if abs(n_tics - round(n_tics)) > 1e-9 * max(1.0, n_tics) or round(n_tics) < 1:
+            raise ValueError(f"dt = {self.dt:g} {spec.time_unit.dimensionality.string} = {self.dt_ms:g} ms is not a "
+                             f"multiple of NEST's time grid ({TIC_MS:g} ms)")
+        self.neuron_params = dict(neuron_params or {})
+        if weights is None:
+            weights, b0 = default_weights(spec, np.random.default_rng(seed))
+            biases = b0 if biases is None else biases
+        self._W = [np.zeros((n, m)) for m, n in zip(spec.sizes[:-1], spec.sizes[1:])]
+        self._b = [np.zeros(n) for n in spec.sizes[1:]]
+        _assign("weights", weights, self._W)
+        if biases is not None:
+            _assign("biases", biases, self._b)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.spec.layers)
+
+    @property
+    def weights(self) -> list:
+        """Copies of ``W_l`` as they stand after the last step (NEST holds the weights)."""
+        self._sync_from_nest()
+        return [w.copy() for w in self._W]
+
+    @property
+    def biases(self) -> list:
+        self._sync_from_nest()
+        return [b.copy() for b in self._b]
+
+    def _live(self) -> bool:
+        return self._built and _KERNEL["owner"] is self
+
+    def _create_neurons(self, model: str, params: list):
+        """``Create`` one node per dict of ``params``, then apply ``neuron_params`` (refused by name by NEST)."""
+        nodes = _nest().Create(model, len(params))
+        nodes.set(params)
+        if self.neuron_params:
+            try:
+                nodes.set(self.neuron_params)
+            except Exception as err:  # NESTErrors are created at run time
+                raise ValueError(f"NEST refused neuron_params {self.neuron_params}: {err}") from None
+        return nodes
+
+    def set_weights(self, weights, biases=None) -> None:
+        """Set ``W_l`` (and ``b_l``) in every copy of the network (state is kept)."""
+        self._sync_from_nest()
+        _assign("weights", weights, self._W)
+        if biases is not None:
+            _assign("biases", biases, self._b)
+        if self._live():
+            self._push_parameters()
+
+
+class NestGLENetwork(NestNetworkBase):
     """A layered GLE network in NEST (docs/model.md#discrete-time), the numpy engine's API.
 
     Parameters
@@ -64,32 +130,13 @@ class NestGLENetwork:
                  threads: int = 1, neuron_params: dict | None = None):
         if not isinstance(spec, NetworkSpec):
             raise TypeError(f"spec must be a NetworkSpec, got {type(spec).__name__}")
-        if np.dtype(dtype) != np.float64:
-            raise ValueError(f"the NEST engine computes in float64; dtype {np.dtype(dtype)} is not available")
+        spec.require_rate_based("NestGLENetwork (rate-exact)")
         if spec.loss != "mse":
             raise ValueError(f"the NEST engine supports loss 'mse' only, got {spec.loss!r} "
                              "(a softmax output couples the output neurons, which NEST neurons cannot express)")
-        spec.check_dt(float(dt))
-        if not isinstance(threads, (int, np.integer)) or threads < 1:
-            raise ValueError(f"threads must be a positive integer, got {threads!r}")
-        self.spec, self.dt, self.dtype, self.threads = spec, float(dt), np.dtype(np.float64), int(threads)
-        ms_per_unit = float(pq.Quantity(1.0, spec.time_unit).rescale(pq.ms).magnitude)
-        self._ms = ms_per_unit
-        self.dt_ms = self.dt * ms_per_unit
-        n_tics = self.dt_ms / TIC_MS
-        if abs(n_tics - round(n_tics)) > 1e-9 * max(1.0, n_tics) or round(n_tics) < 1:
-            raise ValueError(f"dt = {self.dt:g} {spec.time_unit.dimensionality.string} = {self.dt_ms:g} ms is not a "
-                             f"multiple of NEST's time grid ({TIC_MS:g} ms)")
-        self.neuron_params = dict(neuron_params or {})
-        if weights is None:
-            weights, b0 = default_weights(spec, np.random.default_rng(seed))
-            biases = b0 if biases is None else biases
-        self._W = [np.zeros((n, m)) for m, n in zip(spec.sizes[:-1], spec.sizes[1:])]
-        self._b = [np.zeros(n) for n in spec.sizes[1:]]
+        self._setup(spec, dt, dtype, seed, weights, biases, threads, neuron_params)
+        self.dtype = np.dtype(np.float64)
         self._tau_m = [layer.tau_m.astype(float).copy() for layer in spec.layers]
-        _assign("weights", weights, self._W)
-        if biases is not None:
-            _assign("biases", biases, self._b)
         self.optimizer = None  # {"lr": ..., "learn_tau": ..., "lr_tau": ..., "tau_min": ...} once configured
         self.tau_min = None
         self.steps_done = 0
@@ -97,21 +144,6 @@ class NestGLENetwork:
         self._built = False
 
     # -- parameters -----------------------------------------------------------
-    @property
-    def n_layers(self) -> int:
-        return len(self.spec.layers)
-
-    @property
-    def weights(self) -> list:
-        """Copies of ``W_l`` as they stand after the last step (NEST holds the weights)."""
-        self._sync_from_nest()
-        return [w.copy() for w in self._W]
-
-    @property
-    def biases(self) -> list:
-        self._sync_from_nest()
-        return [b.copy() for b in self._b]
-
     @property
     def tau_m(self) -> list:
         self._sync_from_nest()
@@ -123,15 +155,6 @@ class NestGLENetwork:
         if not self._live():
             return 0
         return int(sum(np.sum(self._neurons[0][l].get("tau_clamps")) for l in range(self.n_layers)))
-
-    def set_weights(self, weights, biases=None) -> None:
-        """Set ``W_l`` (and ``b_l``) in every copy of the network (state is kept)."""
-        self._sync_from_nest()
-        _assign("weights", weights, self._W)
-        if biases is not None:
-            _assign("biases", biases, self._b)
-        if self._live():
-            self._push_parameters()
 
     def set_tau_m(self, tau_m) -> None:
         self._sync_from_nest()
@@ -193,9 +216,6 @@ class NestGLENetwork:
         self._sync_from_nest()
         self._build(int(batch_size))
 
-    def _live(self) -> bool:
-        return self._built and _KERNEL["owner"] is self
-
     def _build(self, batch: int) -> None:
         nest = _nest()
         paths = build_nest(nestml=False)
@@ -212,15 +232,10 @@ class NestGLENetwork:
             self._inputs.append(nest.Create("gle_rate_input", spec.n_in))
             layers = []
             for l, layer in enumerate(spec.layers):
-                nodes = nest.Create("gle_rate_neuron", layer.size)
-                nodes.set([{"tau_r": float(tr) * self._ms, "phi": layer.phi, "gamma": float(spec.gamma),
-                            "beta": float(spec.beta), "prospective": bool(spec.prospective_errors),
-                            "is_output": l == self.n_layers - 1} for tr in layer.tau_r])
-                if self.neuron_params:
-                    try:
-                        nodes.set(self.neuron_params)
-                    except Exception as err:  # NESTErrors are created at run time
-                        raise ValueError(f"NEST refused neuron_params {self.neuron_params}: {err}") from None
+                nodes = self._create_neurons("gle_rate_neuron", [
+                    {"tau_r": float(tr) * self._ms, "phi": layer.phi, "gamma": float(spec.gamma),
+                     "beta": float(spec.beta), "prospective": bool(spec.prospective_errors),
+                     "is_output": l == self.n_layers - 1} for tr in layer.tau_r])
                 layers.append(nodes)
             self._neurons.append(layers)
         for b in range(batch):
