@@ -75,6 +75,7 @@ def test_population_phase_matches_theory(nestml_module, tau_m, tau_r):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_population_phase_full_range(nestml_module):
     """As above, 7 frequencies x 3 neuron types (lag, lead, Latent Equilibrium), 200 neurons, 4 s."""
     freqs = [1.0, 2.0, 5.0, 10.0, 20.0, 35.0, 50.0]
@@ -233,6 +234,7 @@ def lagline_like(seed, n=20, t_train=30.0, lr=5e-3, w=5.0, r_max=1000.0):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_spiking_student_learns_lagline_like_teacher(nestml_module, seed):
     """The loss falls at least 10x from its initial value (60 s of online learning per seed).
