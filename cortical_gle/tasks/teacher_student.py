@@ -358,7 +358,22 @@ def run(cfg: Config, ctx) -> dict:
         rel = [np.abs(np.asarray(a) / np.asarray(b) - 1).max()
                for a, b in zip(results["gle"]["learned_tau_m"], out["teacher_tau_m"])]
         out["gle_tau_m_max_rel_error"] = float(max(rel))
+        out.update(tau_m_errors(results["gle"]["learned_tau_m"], out["teacher_tau_m"]))
     return out
+
+
+def tau_m_errors(learned, teacher) -> dict:
+    r"""Errors of learned ``tau_m`` that do not depend on how hidden neurons are numbered.
+
+    Hidden neurons of a layer are interchangeable (any permutation of them, with their
+    weights, is the same network), so each layer's values are compared sorted:
+    ``tau_m_sorted_rel_error`` is :math:`\max_l \max_i |\tau^{(l)}_{(i)}/\tau^{*(l)}_{(i)} - 1|`
+    over the order statistics :math:`(i)`; ``tau_m_output_rel_error`` is the output layer's
+    (whose neurons are fixed by the target).
+    """
+    rel = [np.abs(np.sort(np.ravel(a)) / np.sort(np.ravel(b)) - 1) for a, b in zip(learned, teacher)]
+    return {"gle_tau_m_sorted_rel_error": float(max(r.max() for r in rel)),
+            "gle_tau_m_output_rel_error": float(rel[-1].max())}
 
 
 def _plot(ctx, cfg, results, teacher):

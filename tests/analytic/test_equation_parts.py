@@ -64,9 +64,10 @@ def test_cross_entropy_loss_and_gradient():
 
 
 def test_mse_loss_and_gradient():
-    r, y = np.array([[1.0, 2.0], [0.0, -1.0]]), np.array([[0.0, 0.0], [1.0, 1.0]])
+    """L = 1/2 |r - y|^2 summed over outputs, meaned over the batch (3 samples, 2 outputs: the axes differ)."""
+    r, y = np.array([[1.0, 2.0], [0.0, -1.0], [3.0, 0.0]]), np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
     loss, d = loss_and_dloss("mse", r, y)
-    assert loss == pytest.approx(0.5 * (5 + 5) / 2, rel=1e-15)
+    assert loss == pytest.approx(0.5 * (5 + 5 + 9) / 3, rel=1e-15)
     np.testing.assert_array_equal(d, r - y)
 
 
@@ -102,11 +103,36 @@ def test_divergence_names_layer_and_step():
     assert str(DivergenceError(2)).startswith("the network diverged: layer 2 has")
 
 
-def test_kernel_choice_and_parallel_kernel_agree():
-    """Threads only from PARALLEL_MIN_SIZE elements on; both compilations compute the same step."""
+def test_divergence_of_one_sample_is_caught_by_the_parallel_kernel():
+    """Above PARALLEL_MIN_SIZE the kernel counts non-finite potentials across threads (a prange reduction).
+
+    One sample of 2731 (3 layers x 2 units: 16386 elements, the parallel kernel) overflows in
+    layer 1.  With the JIT on, a count that is not a reduction (``n_bad = 1``) comes back 0 from
+    the threads and the divergence would pass unnoticed; the small-size test above cannot see that.
+    """
+    spec = NetworkSpec.feedforward([1, 2, 2, 1], tau_m=1.0, tau_r=0.5)
+    net = GLENetwork(spec, 0.1, seed=0)
+    net.weights[1][...] = 1e308
+    batch = dynamics.PARALLEL_MIN_SIZE // (3 * 2) + 1
+    net.reset(batch)
+    assert net.state.u.size >= dynamics.PARALLEL_MIN_SIZE
+    net.state.R[1, 2000, :2] = 1.0  # W r overflows for this sample only
+    with pytest.raises(DivergenceError) as err:
+        net.step(np.ones((batch, 1)))
+    assert err.value.layer == 1
+
+
+def test_kernel_choice_and_parallel_kernel_agree(monkeypatch):
+    """Threads only from PARALLEL_MIN_SIZE elements on; both compilations compute the same step.
+
+    The choice is checked with stand-ins for the two kernels: with the JIT disabled (the mutation
+    run) both names are the same Python function, so an identity check of the real ones tells nothing.
+    """
     n = dynamics.PARALLEL_MIN_SIZE
-    assert dynamics.errors_and_membranes_kernel(n) is dynamics._errors_and_membranes_par
-    assert dynamics.errors_and_membranes_kernel(n - 1) is dynamics._errors_and_membranes_seq
+    monkeypatch.setattr(dynamics, "_errors_and_membranes_par", "par")
+    monkeypatch.setattr(dynamics, "_errors_and_membranes_seq", "seq")
+    assert [dynamics.errors_and_membranes_kernel(k) for k in (n - 1, n, n + 1)] == ["seq", "par", "par"]
+    monkeypatch.undo()
     spec = NetworkSpec.feedforward([3, 64, 64, 2], tau_m=[0.5, 0.3, 0.2], tau_r=0.1, gamma=0.5)
     net = GLENetwork(spec, 0.05, seed=1)
     B = n // (3 * 64) + 1  # large enough for the parallel kernel
@@ -197,3 +223,37 @@ def test_sequence_loss_starts_from_the_given_state():
     from_state = sequence_loss(net, x[10:], y[10:], initial_state=st)
     assert from_state == pytest.approx(bptt_gradient(net, x[10:], y[10:], initial_state=st)["loss"], rel=1e-14)
     assert from_state != pytest.approx(sequence_loss(net, x[10:], y[10:]), rel=1e-3)
+
+
+def test_gle_gradients_equal_scaled_bptt_in_the_latent_equilibrium_limit():
+    r"""One tanh layer, tau_r = tau_m, gamma = 0, constant inputs: GLE's local gradients are BPTT's, scaled exactly.
+
+    With :math:`\tau_r = \tau_m` the prospective error is the instantaneous one
+    (:math:`e = v + \tau_m (e_\mathrm{inst} - v)/\tau_r = e_\mathrm{inst}`) and
+    :math:`\breve u = W x + b` has no memory, so the loss term at :math:`r(t)` depends on
+    :math:`W, b` only through step :math:`t-1`: BPTT's term is
+    :math:`-(y - r(t))\,\varphi'(\breve u(t{-}1))\,x^T` and GLE's update at step ``t`` is
+    :math:`\beta` times that (the input is constant, so pairing with ``x(t)`` or
+    ``x(t-1)`` is the same).  For the time constants
+    :math:`\partial\breve u/\partial\tau_m = -\dot u` and :math:`\partial\breve u/\partial\tau_r = \dot u`
+    of step :math:`t-1`, while GLE multiplies by :math:`\dot u` of step ``t``, which under a
+    constant input is :math:`(1 - dt/\tau_m)` times it.  Hence, summed over the sequence,
+    :math:`g_\mathrm{GLE} = \beta\,g_\mathrm{BPTT}` for W, b and
+    :math:`\beta (1 - dt/\tau_m)\,g_\mathrm{BPTT}` for tau_m, tau_r, per neuron, exactly in real
+    arithmetic: rounding only (30 steps, ~1e-15 each), tolerance rtol 1e-10.  The batch (3) differs
+    from the layer width (4) and the inputs differ per sample, so a batch mean taken over the wrong
+    axis or by the wrong count fails.
+    """
+    tau = np.array([0.3, 0.5, 1.0, 0.2])
+    beta, dt = 0.7, 0.05
+    spec = NetworkSpec.feedforward([2, 4], tau_m=tau, tau_r=tau, output_phi="tanh", gamma=0.0, beta=beta)
+    net = GLENetwork(spec, dt, seed=5)
+    rng = np.random.default_rng(3)
+    x = np.repeat(rng.standard_normal((1, 3, 2)), 30, axis=0)
+    y = np.repeat(0.5 * rng.standard_normal((1, 3, 4)), 30, axis=0)
+    gle, exact = net.accumulate_gradients(x, y), bptt_gradient(net, x, y)
+    for k in ("W", "b"):
+        np.testing.assert_allclose(gle[k][0], beta * exact[k][0], rtol=1e-10, err_msg=k)
+    for k in ("tau_m", "tau_r"):
+        np.testing.assert_allclose(gle[k][0], beta * (1 - dt / tau) * exact[k][0], rtol=1e-10, err_msg=k)
+        assert np.all(np.abs(exact[k][0]) > 1e-3), k  # the time constants matter here

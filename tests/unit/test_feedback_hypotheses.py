@@ -34,6 +34,7 @@ def _top_down(net, l):
     return net.state.top[l - 1, :, : s[l]], net.state.e[l, :, : s[l + 1]]
 
 
+@pytest.mark.equations
 @pytest.mark.parametrize("feedback", ["transpose", "random", "sign_symmetric"])
 def test_top_down_signal_is_B_transpose_e(feedback, rng):
     """Exact (rounding only): top_{l-1} = B_l^T e_l with B = W, a fixed random B, or sign(W) of the step's W."""
@@ -66,6 +67,7 @@ def test_random_feedback_is_seeded_and_checkpointed(tmp_path, rng):
     np.testing.assert_array_equal(GLENetwork.load(tmp_path / "a.npz").params.B, a.params.B)
 
 
+@pytest.mark.equations
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_kolen_pollack_feedback_converges_to_W(optimizer, rng):
     """B - W contracts by exactly (1 - lr*lambda) per step (Akrout et al. 2019), whatever the optimizer,
@@ -102,6 +104,7 @@ def test_hypothesis_applies_to_gle_methods_only():
     assert build_student(cfg, 0).spec.feedback == "transpose"
 
 
+@pytest.mark.equations
 def test_tau_r_gradient_bptt_matches_finite_differences():
     """The exact tau_r gradient (BPTT adjoint) against central differences (h = 1e-6: error ~ h^2)."""
     spec = NetworkSpec.feedforward([2, 3, 2], tau_m=[[1.0, 0.5, 2.0], 0.7], tau_r=[[0.2, 0.4, 0.3], 0.5])
@@ -120,6 +123,7 @@ def test_tau_r_gradient_bptt_matches_finite_differences():
         assert g["tau_r"][l][i] == pytest.approx((lp - lm) / (2 * h), rel=1e-6, abs=1e-9)
 
 
+@pytest.mark.equations
 def test_gle_tau_r_gradient_tracks_bptt():
     """GLE's local tau_r rule (-e du/dt) against the exact gradient where GLE is accurate
     (time constants short against the input, as test_gradients' W check): cosine > 0.9."""

@@ -74,3 +74,14 @@ def test_interrupt_mid_method_then_resume_is_exact(tmp_path):
     for method in ("gle", "bptt:2"):
         assert b[method]["loss_curve"] == a[method]["loss_curve"]
         assert b[method]["final_params"] == a[method]["final_params"]
+
+
+def test_tau_m_errors_ignore_the_numbering_of_hidden_neurons():
+    """Permuted hidden taus equal to the teacher's give zero error; the output's error is its own ratio."""
+    from cortical_gle.tasks.teacher_student import tau_m_errors
+
+    teacher = [[0.1, 0.5, 1.0], [2.0]]
+    err = tau_m_errors([[1.0, 0.1, 0.5], [2.5]], teacher)
+    assert err["gle_tau_m_sorted_rel_error"] == pytest.approx(0.25) and err["gle_tau_m_output_rel_error"] == 0.25
+    err = tau_m_errors([[1.0, 0.2, 0.5], [2.0]], teacher)
+    assert err["gle_tau_m_sorted_rel_error"] == pytest.approx(1.0) and err["gle_tau_m_output_rel_error"] == 0.0

@@ -55,13 +55,25 @@ class Brian2Engine:
     name = "brian2"
 
     def build(self, spec, dt, target: str | None = None, **kwargs) -> Brian2GLENetwork:
-        """A network for ``spec`` with time step ``dt``; ``target`` as in the module docstring."""
-        check_spec(spec)
+        """A network for ``spec`` with time step ``dt``; ``target`` as in the module docstring.
+
+        ``spec.spiking`` builds the spiking microcircuit (:mod:`.spiking`, docs/brian2-spiking.md).
+        """
         target = check_target(target or os.environ.get("CORTICAL_GLE_BRIAN2_TARGET", DEFAULT_TARGET))
+        if getattr(spec, "spiking", False):
+            from .spiking import build_spiking
+            return build_spiking(spec, dt, target=target, **kwargs)
+        check_spec(spec)
         return Brian2GLENetwork(spec, dt, target=target, **kwargs)
 
-    def load(self, path, target: str | None = None) -> Brian2GLENetwork:
-        return Brian2GLENetwork.load(path, target=None if target is None else check_target(target))
+    def load(self, path, target: str | None = None):
+        from ...io import read_npz
+
+        options = {} if target is None else {"target": check_target(target)}
+        if read_npz(path, "cortical_gle Brian2 network file")[1].get("engine") == "brian2-spiking":
+            from .spiking import SpikingBrian2Network
+            return SpikingBrian2Network.load(path, **options)
+        return Brian2GLENetwork.load(path, target=options.get("target"))
 
 
 __all__ = ["Brian2Engine", "Brian2GLENetwork", "TARGETS", "DEFAULT_TARGET", "check_target"]

@@ -452,8 +452,8 @@ class Brian2GLENetwork:
 def check_spec(spec: NetworkSpec) -> None:
     """Refuse, by name, what the Brian2 rate circuit does not implement."""
     if getattr(spec, "spiking", False):
-        raise ValueError("spiking networks are not available on the brian2 engine (its circuit is rate-based); "
-                         "use spiking=False")
+        raise ValueError("Brian2GLENetwork is the rate circuit; a spec with spiking=True is built by "
+                         "get_engine('brian2').build (the spiking circuit, cortical_gle.engines.brian2_.spiking)")
     if spec.loss != "mse":
         raise ValueError(f"the brian2 engine supports loss 'mse' only, got {spec.loss!r} (a softmax output couples "
                          "the output neurons; cross-entropy runs on the numpy engine)")
