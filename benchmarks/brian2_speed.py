@@ -12,7 +12,6 @@ Usage:  .venv/bin/python benchmarks/brian2_speed.py [--sizes 100 1000] [--steps 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np

@@ -32,19 +32,8 @@ def equations() -> dict:
     return _EQ
 
 
-#: (what, when, order): the schedule of one Euler step (docs/brian2.md#scheduling); summed variables
-#: run in slot 'groups' at their target group's order minus one (Brian2's rule)
-SCHEDULE = (
-    ("input rates x(t) from the input table", "start", 0),
-    ("error neurons: top-down input, v, err", "before_groups", 0),
-    ("summed: basal input W r (pyramidal order - 1) and top-down B^T err (error order - 1)", "groups", 9),
-    ("pyramidal cells: du, u_pro, u, r_next, rp_next", "groups", 20),
-    ("summed: batch gradients into the holders and the clamp counter (holder order - 1)", "groups", 29),
-    ("clamp counter", "groups", 31),
-    ("optimizers: W, b, tau_m (+ clamp at tau_min)", "after_groups", 0),
-    ("commit r, rp; advance the table row", "end", 0),
-    ("state monitors", "end", 10),
-)
+#: ``order`` within the slots of one Euler step (the table in docs/brian2.md#scheduling-one-euler-step); summed
+#: variables run in slot 'groups' at their target group's order minus one (Brian2's rule)
 ORDER = {"neurons": 10, "pyramidal_update": 20, "holders": 30, "counter": 31, "monitors": 10}
 
 
@@ -229,4 +218,4 @@ def _reuse_code_objects(obj, circuit: Circuit):
     return before_run
 
 
-__all__ = ["Circuit", "build_circuit", "equations", "phi_code", "SCHEDULE", "ORDER"]
+__all__ = ["Circuit", "build_circuit", "equations", "phi_code", "ORDER"]

@@ -127,11 +127,7 @@ class Brian2GLENetwork:
     @property
     def spec(self) -> NetworkSpec:
         """The description with the current (learned) ``tau_m``."""
-        taus = self.tau_m
-        if all(np.array_equal(t, layer.tau_m) for t, layer in zip(taus, self._spec.layers)):
-            return self._spec
-        layers = tuple(dataclasses.replace(layer, tau_m=t) for layer, t in zip(self._spec.layers, taus))
-        return dataclasses.replace(self._spec, layers=layers)
+        return spec_with_tau_m(self._spec, self.tau_m)
 
     @property
     def weights(self) -> list:
@@ -447,6 +443,14 @@ class Brian2GLENetwork:
         net._clamp_events = int(meta.get("tau_clamp_events", 0))
         net.extra = json.loads(str(data["extra"])) if "extra" in data else {}
         return net
+
+
+def spec_with_tau_m(spec: NetworkSpec, taus) -> NetworkSpec:
+    """``spec`` with the per-layer ``tau_m`` in ``taus`` (the spec itself when they are its own)."""
+    if all(np.array_equal(t, layer.tau_m) for t, layer in zip(taus, spec.layers)):
+        return spec
+    layers = tuple(dataclasses.replace(layer, tau_m=t) for layer, t in zip(spec.layers, taus))
+    return dataclasses.replace(spec, layers=layers)
 
 
 def check_spec(spec: NetworkSpec) -> None:

@@ -29,7 +29,6 @@ dendritic-prediction neurons); Brette 2015 (Poisson spiking as a rate code's noi
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import re
 import runpy
@@ -45,6 +44,7 @@ from cortical_gle.io import atomic_savez, read_npz
 from cortical_gle.resources import data_dir
 from cortical_gle.spec import NetworkSpec
 from cortical_gle.units import to_magnitude
+from cortical_gle.engines.brian2_.network import spec_with_tau_m
 
 TARGETS = ("cython", "numpy")
 OPTIMIZERS = ("sgd", "adam")
@@ -244,11 +244,7 @@ class SpikingBrian2Network:
     @property
     def spec(self) -> NetworkSpec:
         """The description with the current (learned) ``tau_m``."""
-        taus = self.tau_m
-        if all(np.array_equal(t, layer.tau_m) for t, layer in zip(taus, self._spec.layers)):
-            return self._spec
-        layers = tuple(dataclasses.replace(layer, tau_m=t) for layer, t in zip(self._spec.layers, taus))
-        return dataclasses.replace(self._spec, layers=layers)
+        return spec_with_tau_m(self._spec, self.tau_m)
 
     @property
     def n_layers(self) -> int:
