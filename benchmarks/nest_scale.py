@@ -88,7 +88,8 @@ def simulate(engine: str, n_neurons: int, width: int, model_time_ms: float, thre
     if engine == "nest":  # kernel and module loaded before the baseline: they are not the network
         import nest
         from cortical_gle.engines.nest_.build import build_nest
-        nest.Install(str(build_nest()["rate"]))
+        if "gle_rate_neuron" not in nest.node_models:
+            nest.Install(str(build_nest()["rate"]))
     eng = get_engine(engine)
     rss0 = _rss_mib()
     t0 = time.perf_counter()
