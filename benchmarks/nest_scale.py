@@ -12,7 +12,8 @@ on ``W`` and ``b`` (docs/model.md#discrete-time).
 
 What is measured.  Each configuration (engine, size, threads) runs in a fresh process of its
 own (``--worker``), so that its peak resident memory (``ru_maxrss``) is its own and NEST starts
-from a fresh kernel.  ``build`` is network creation (NEST: Create/Connect and setting the weights) and a 2-step warm-up,
+from a fresh kernel.  ``sim cpu`` is the CPU time of the simulation (all threads), a measure that other load on the
+machine disturbs less than the wall time.  ``build`` is network creation (NEST: Create/Connect and setting the weights) and a 2-step warm-up,
 ``sim`` the ``--model-time`` of simulation with learning, the real-time factor ``sim / model
 time``.  ``net mem`` is the resident memory after building minus that after importing.  The
 numpy engine runs the same network (the same weights from the same seed) in the same run;
@@ -96,17 +97,17 @@ def simulate(engine: str, n_neurons: int, width: int, model_time_ms: float, thre
     net = eng.build(spec, DT_MS, seed=SEED, **kwargs)
     net.configure_learning("sgd", lr=LR)
     net.run(x[:2], y[:2], learn=True, record=())  # warm-up (numba compiles, NEST prepares), counted as build
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     rss1 = _rss_mib()
     net.run(x, y, learn=True, record=(), reset=False)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     multi = False
     if engine == "nest":
         import nest
         multi = nest.NumProcesses() > 1
     return {"engine": engine, "neurons": n_neurons, "width": width, "layers": n_neurons // width,
             "synapses": synapse_count(n_neurons, width), "threads": threads, "model_time_ms": model_time_ms,
-            "steps": n_steps, "build_s": t1 - t0, "sim_s": t2 - t1, "rtf": (t2 - t1) / (model_time_ms / 1000.0),
+            "steps": n_steps, "build_s": t1 - t0, "sim_s": t2 - t1, "sim_cpu_s": c2 - c1, "rtf": (t2 - t1) / (model_time_ms / 1000.0),
             "net_mem_mib": rss1 - rss0,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             # under MPI a rank holds only its own neurons: the output is read where it is local (one process)
@@ -142,7 +143,7 @@ def table(results: list) -> str:
     """Markdown table; ratios are sim time against NEST with 1 thread on the same network."""
     ref = {r["neurons"]: r for r in results if r["engine"] == "nest" and r["threads"] == 1}
     head = ("| neurons | layers x width | synapses | engine | threads | build s | sim s | real-time factor | "
-            "peak RSS MiB | net mem MiB | sim time / NEST 1 thread | max abs dr vs NEST 1 thread |")
+            "sim cpu s | peak RSS MiB | net mem MiB | sim time / NEST 1 thread | max abs dr vs NEST 1 thread |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in sorted(results, key=lambda r: (r["neurons"], r["engine"] != "nest", r["threads"])):
         base = ref.get(r["neurons"])
@@ -152,7 +153,7 @@ def table(results: list) -> str:
             dr = f"{np.max(np.abs(np.subtract(r['output'], base['output']))):.1e}"
         lines.append(f"| {r['neurons']:,} | {r['layers']} x {r['width']} | {r['synapses']:,} | {r['engine']} | "
                      f"{r['threads'] if r['engine'] == 'nest' else 1} | {r['build_s']:.1f} | {r['sim_s']:.1f} | "
-                     f"{r['rtf']:.2f} | {r['peak_rss_mib']:.0f} | {r['net_mem_mib']:.0f} | {ratio} | {dr} |")
+                     f"{r['rtf']:.2f} | {r['sim_cpu_s']:.1f} | {r['peak_rss_mib']:.0f} | {r['net_mem_mib']:.0f} | {ratio} | {dr} |")
     return "\n".join(lines)
 
 
@@ -207,7 +208,7 @@ def main(argv=None):
             r = run_one(args, engine, size, threads)
             results.append(r)
             print(f"  {engine:5s} x{threads} N={size:>7,}: build {r['build_s']:7.1f} s, sim {r['sim_s']:7.1f} s "
-                  f"(RTF {r['rtf']:.2f}), peak {r['peak_rss_mib']:.0f} MiB", flush=True)
+                  f"(RTF {r['rtf']:.2f}, cpu {r['sim_cpu_s']:.1f} s), peak {r['peak_rss_mib']:.0f} MiB", flush=True)
     print(f"load after: {os.getloadavg()[0]:.2f}\n")
     print(table(results))
     if args.json:
