@@ -141,17 +141,19 @@ def predict(done: list, engine: str, size: int, threads: int):
 
 def table(results: list) -> str:
     """Markdown table; ratios are sim time against NEST with 1 thread on the same network."""
-    ref = {r["neurons"]: r for r in results if r["engine"] == "nest" and r["threads"] == 1}
-    head = ("| neurons | layers x width | synapses | engine | threads | build s | sim s | real-time factor | "
-            "sim cpu s | peak RSS MiB | net mem MiB | sim time / NEST 1 thread | max abs dr vs NEST 1 thread |")
+    ref = {(r["neurons"], r["model_time_ms"]): r for r in results if r["engine"] == "nest" and r["threads"] == 1}
+    head = ("| neurons | layers x width | synapses | model ms | engine | threads | build s | sim s | real-time factor | "
+            "sim cpu s | peak RSS MiB | net mem MiB | sim wall / NEST 1 thread | sim cpu / NEST 1 thread | "
+            "max abs dr vs NEST 1 thread |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for r in sorted(results, key=lambda r: (r["neurons"], r["engine"] != "nest", r["threads"])):
-        base = ref.get(r["neurons"])
-        ratio = f"{r['sim_s'] / base['sim_s']:.2f}" if base else "-"
+    for r in sorted(results, key=lambda r: (r["neurons"], r["model_time_ms"], r["engine"] != "nest", r["threads"])):
+        base = ref.get((r["neurons"], r["model_time_ms"]))
+        ratio = f"{r['sim_s'] / base['sim_s']:.2f} | {r['sim_cpu_s'] / base['sim_cpu_s']:.2f}" if base else "- | -"
         dr = "-"
         if base and r is not base and r["output"] is not None and base["output"] is not None:
             dr = f"{np.max(np.abs(np.subtract(r['output'], base['output']))):.1e}"
-        lines.append(f"| {r['neurons']:,} | {r['layers']} x {r['width']} | {r['synapses']:,} | {r['engine']} | "
+        lines.append(f"| {r['neurons']:,} | {r['layers']} x {r['width']} | {r['synapses']:,} | {r['model_time_ms']:g} | "
+                     f"{r['engine']} | "
                      f"{r['threads'] if r['engine'] == 'nest' else 1} | {r['build_s']:.1f} | {r['sim_s']:.1f} | "
                      f"{r['rtf']:.2f} | {r['sim_cpu_s']:.1f} | {r['peak_rss_mib']:.0f} | {r['net_mem_mib']:.0f} | {ratio} | {dr} |")
     return "\n".join(lines)
@@ -168,9 +170,18 @@ def main(argv=None):
     ap.add_argument("--max-run-s", type=float, default=1800.0, help="skip runs predicted to take longer")
     ap.add_argument("--quick", action="store_true", help="smoke run: sizes 100 and 300, width 10, 50 ms")
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--predict-from", help="a --json file of an earlier run of smaller sizes: predict from it too")
     ap.add_argument("--worker", choices=("nest", "numpy"), help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--report", nargs="+", metavar="JSON", help="print the table of earlier --json files, run nothing")
     args = ap.parse_args(argv)
+    if args.report:
+        results = []
+        for path in args.report:
+            with open(path) as fh:
+                results += json.load(fh)["results"]
+        print(table(results))
+        return results
     for name in ("model_time", "width", "max_mem_gib", "max_run_s"):
         if not getattr(args, name) > 0:
             raise SystemExit(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
@@ -194,11 +205,14 @@ def main(argv=None):
     limit_gib = min(args.max_mem_gib, mem_avail)
     print(f"layers of {args.width} (fan-in {args.width}), {args.model_time:g} ms at dt = {DT_MS:g} ms, learning on; "
           f"memory limit {limit_gib:.1f} GiB (available {mem_avail:.1f} GiB); load {os.getloadavg()[0]:.2f}")
-    results = []
+    results, earlier = [], []
+    if args.predict_from:
+        with open(args.predict_from) as fh:
+            earlier = json.load(fh)["results"]
     configs = [("nest", t) for t in args.threads] + ([] if args.no_numpy else [("numpy", 1)])
     for size in sorted(args.sizes):
         for engine, threads in configs:
-            guess = predict(results, engine, size, threads)
+            guess = predict(results + earlier, engine, size, threads)
             if guess and guess[0] / 1024 > limit_gib:
                 print(f"skip {engine} x{threads} N={size:,}: predicted {guess[0] / 1024:.1f} GiB > {limit_gib:.1f} GiB")
                 continue
