@@ -58,14 +58,19 @@ def test_gle_learns_the_sine_target(eprop_bench):
     assert res["test_nmse"] < 0.75 * res["untrained_nmse"], (res["test_nmse"], res["untrained_nmse"])
 
 
+@pytest.fixture(scope="module")
+def scale_bench():
+    bench = _load("nest_scale")
+    return bench, bench.simulate("numpy", 40, 10, 40.0)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
-def test_scale_network_is_the_same_on_nest_and_numpy(nest_module, threads):
+def test_scale_network_is_the_same_on_nest_and_numpy(nest_module, scale_bench, threads):
     """The scale benchmark's network (4 layers of 10, fan-in 10, learning on, 40 steps) on NEST with
     ``threads`` threads and on the numpy engine: the final output rates agree to 1e-9 relative
     (the engines differ only in summation order, a few ulp per step; tests/nest/test_nest_engine.py)."""
-    bench = _load("nest_scale")
+    bench, ref = scale_bench
     nest = bench.simulate("nest", 40, 10, 40.0, threads=threads)
-    ref = bench.simulate("numpy", 40, 10, 40.0)
     assert nest["synapses"] == 40 * 10 + 30 * 10 and nest["layers"] == 4
     a, b = np.array(nest["output"]), np.array(ref["output"])
     assert np.abs(a - b).max() <= 1e-9 * np.abs(b).max(), (a, b)
