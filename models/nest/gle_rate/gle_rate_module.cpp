@@ -586,8 +586,10 @@ public:
   void
   check_connection( Node& s, Node& t, size_t receptor_type, const CommonPropertiesType& )
   {
+    // with several threads a source on another thread is a proxy: judge it by its model's prototype
+    const Node& source = s.is_proxy() ? kernel().model_manager.get_node_model( s.get_model_id() )->get_prototype() : s;
     if ( dynamic_cast< gle_rate_neuron* >( &t ) == nullptr
-      or ( Direction::source_is_neuron and dynamic_cast< gle_rate_neuron* >( &s ) == nullptr ) )
+      or ( Direction::source_is_neuron and dynamic_cast< const gle_rate_neuron* >( &source ) == nullptr ) )
       throw IllegalConnection( std::string( Direction::name ) + ": the target"
         + ( Direction::source_is_neuron ? " and the source" : "" ) + " must be gle_rate_neuron" );
     EventType ev;
