@@ -51,8 +51,9 @@ def firing_rate(spiketrains, sampling_period, sigma=5 * pq.ms) -> neo.AnalogSign
     10.0
     """
     trains = _trains(spiketrains)
+    # a list of trains is pooled by pool_spike_trains (pool_trials pools only elephant Trial objects)
     rate = statistics.instantaneous_rate(trains, sampling_period, kernel=kernels.GaussianKernel(sigma),
-                                         pool_trials=True)
+                                         pool_spike_trains=True)
     return rate.rescale(pq.Hz) / len(trains)
 
 

@@ -34,6 +34,14 @@ def test_isi_mean_and_rate_of_poisson():
     assert abs(float(r.magnitude[500:-500].mean()) - 40) < 1.5
 
 
+def test_firing_rate_of_several_trains_is_one_trial_averaged_channel():
+    """K trains of 40 Hz Poisson: one channel at 40 Hz (not K channels at 40/K Hz); SE ~ sqrt(40/(5*20 s)) Hz."""
+    trains = _poisson(40 * pq.Hz, 20 * pq.s, seed=5, n=5)
+    r = spikes.firing_rate(trains, 10 * pq.ms, sigma=50 * pq.ms)
+    assert r.shape[1] == 1
+    assert abs(float(r.magnitude[500:-500].mean()) - 40) < 2.0
+
+
 def test_psth_recovers_sinusoidal_modulation():
     """PSTH of 200 trials of a 20 + 10 sin(2 pi 5 t) Hz inhomogeneous Poisson process.
 
