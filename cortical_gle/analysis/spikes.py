@@ -51,10 +51,10 @@ def firing_rate(spiketrains, sampling_period, sigma=5 * pq.ms) -> neo.AnalogSign
     10.0
     """
     trains = _trains(spiketrains)
-    # a list of trains is pooled by pool_spike_trains (pool_trials pools only elephant Trial objects)
+    # pool_spike_trains averages a list of trains into one channel (pool_trials pools only Trial objects)
     rate = statistics.instantaneous_rate(trains, sampling_period, kernel=kernels.GaussianKernel(sigma),
                                          pool_spike_trains=True)
-    return rate.rescale(pq.Hz) / len(trains)
+    return rate.rescale(pq.Hz)
 
 
 def psth(spiketrains, bin_size, t_start=None, t_stop=None) -> neo.AnalogSignal:
