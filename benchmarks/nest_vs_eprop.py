@@ -125,15 +125,15 @@ def run_eprop(iterations: int, seed: int, n_steps: int = int(SEQUENCE_MS / DT), 
 
     ``eta_factor`` multiplies the learning rate of NEST's example, ``eta = 1e-4 (1 - kappa)^2``.
     """
-    import nest
-    nest.verbosity = nest.VerbosityLevel.ERROR
+    from cortical_gle.engines.nest_.network import reset_kernel
+
     spikes, target = make_task(seed, n_steps)
     rng = np.random.default_rng(seed + 200)
     seq = n_steps * DT
     offset_gen, delay = DT, DT  # generators start at step 1; one step of delay into the network
     start = offset_gen + delay   # the readout sees iteration 0 from here
     task_ms = (iterations + 1) * seq  # the training iterations and one test iteration
-    nest.ResetKernel()
+    nest = reset_kernel()   # a GLE network that held the kernel rebuilds on its next call
     nest.set(resolution=DT, total_num_virtual_procs=1, rng_seed=seed + 1)
 
     kappa = 0.97                 # low-pass filter of the eligibility trace

@@ -35,10 +35,10 @@ def ou_noise(n: int, dt_ms: float, tau_ms: float, rng: np.random.Generator) -> n
 def simulate(cells: dict, frequencies, trials: int, duration_ms: float, dt_ms: float = 0.1,
              tau_noise_ms: float = 5.0, seed: int = 0) -> neo.Block:
     """Run every (cell, frequency, trial) neuron in one NEST simulation; returns a :class:`neo.Block`."""
-    import nest
+    from ..engines.nest_.network import reset_kernel
 
+    nest = reset_kernel()   # an engine network holding the kernel is told it was displaced
     nest.set_verbosity("M_ERROR")
-    nest.ResetKernel()
     nest.resolution = dt_ms
     nest.rng_seed = seed + 1
     rng = np.random.default_rng(seed)

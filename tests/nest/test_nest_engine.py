@@ -193,3 +193,21 @@ def test_missing_tools_are_named_with_their_debian_package(tmp_path, monkeypatch
     monkeypatch.setenv("PATH", str(tmp_path))  # no g++, cmake or make on this PATH
     with pytest.raises(NestBuildError, match=r"cmake \(Debian package cmake\).*apt-get install -y .*g\+\+"):
         check_toolchain()
+
+
+def test_a_kernel_reset_elsewhere_displaces_the_network(nest_module):
+    """Other NEST code (benchmarks, the ephys data generator) resets the kernel through reset_kernel():
+    the network keeps what it learned (read back first) and rebuilds on its next run, equal to the numpy
+    engine continuing from rest with the same parameters."""
+    from cortical_gle.engines.nest_.network import reset_kernel
+
+    spec, dt = _spec(0.3), 0.05
+    x, y = _inputs(200, dt)
+    ref, net = _pair(spec, dt)
+    ref.run(x, y, learn=True)
+    net.run(x, y, learn=True)
+    nest = reset_kernel()
+    nest.Create("iaf_psc_alpha", 7)                      # somebody else's network now fills the kernel
+    _compare_params(ref, net)                            # learned weights were kept
+    a, b = ref.run(x, record=("r",)), net.run(x, record=("r",))
+    _close("r", a["r"], b["r"])

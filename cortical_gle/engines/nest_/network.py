@@ -33,6 +33,22 @@ TIC_MS = 1e-3  # NEST's default time grid (tics_per_ms = 1000)
 _KERNEL = {"owner": None}  # NEST holds one network per process
 
 
+def reset_kernel():
+    """``nest.ResetKernel()`` for code outside the engines (benchmarks, data generators, other models).
+
+    The engine network that held the kernel first copies back what it learned and is
+    marked as displaced, so its next call rebuilds instead of reading nodes that are gone.
+    Returns the ``nest`` module.
+    """
+    nest = _nest()
+    owner = _KERNEL.get("owner")
+    if owner is not None:
+        owner._sync_from_nest()
+    _KERNEL["owner"] = None
+    nest.ResetKernel()
+    return nest
+
+
 def _nest():
     import nest  # imported late: PyNEST prints a banner and starts a kernel
     nest.verbosity = nest.VerbosityLevel.ERROR

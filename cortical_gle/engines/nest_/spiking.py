@@ -40,7 +40,7 @@ from ...units import to_magnitude
 from ..numpy_.losses import loss_and_dloss
 from ..numpy_.network import check_sequence
 from .build import build_nest
-from .network import _KERNEL, NestNetworkBase, _nest, _set_conn_weights
+from .network import _KERNEL, NestNetworkBase, _nest, _set_conn_weights, reset_kernel
 
 NEURON = "gle_neuron__with_gle_synapse"
 SYNAPSE = "gle_synapse__with_gle_neuron"
@@ -364,12 +364,7 @@ def sinusoid_driven_spikes(tau_m, tau_r, frequencies, amplitudes, n_neurons: int
     -------
     dict frequency -> list of neo.SpikeTrain, and the input delay (ms)
     """
-    nest = _nest()
-    owner = _KERNEL.get("owner")
-    if owner is not None:
-        owner._sync_from_nest()
-    _KERNEL["owner"] = None
-    nest.ResetKernel()
+    nest = reset_kernel()
     install_spiking_models(nest)
     nest.set(resolution=float(dt), local_num_threads=int(threads), rng_seed=int(seed) + 1)
     pops, recs = {}, {}
