@@ -33,19 +33,20 @@ TIC_MS = 1e-3  # NEST's default time grid (tics_per_ms = 1000)
 _KERNEL = {"owner": None}  # NEST holds one network per process
 
 
-def reset_kernel():
-    """``nest.ResetKernel()`` for code outside the engines (benchmarks, data generators, other models).
+def reset_kernel(new_owner=None):
+    """``nest.ResetKernel()``, the one way any code here empties NEST's kernel; returns ``nest``.
 
-    The engine network that held the kernel first copies back what it learned and is
-    marked as displaced, so its next call rebuilds instead of reading nodes that are gone.
-    Returns the ``nest`` module.
+    The engine network that held the kernel first copies back what it learned (its nodes
+    go) and is marked as displaced, so its next call rebuilds.  ``new_owner`` is the
+    engine network about to build there (``None``: benchmarks, data generators).
     """
     nest = _nest()
     owner = _KERNEL.get("owner")
-    if owner is not None:
+    if owner is not None and owner is not new_owner:
         owner._sync_from_nest()
     _KERNEL["owner"] = None
     nest.ResetKernel()
+    _KERNEL["owner"] = new_owner
     return nest
 
 
@@ -233,15 +234,10 @@ class NestGLENetwork(NestNetworkBase):
         self._build(int(batch_size))
 
     def _build(self, batch: int) -> None:
-        nest = _nest()
         paths = build_nest(nestml=False)
-        previous = _KERNEL.get("owner")
-        if previous is not None and previous is not self:
-            previous._sync_from_nest()     # keep what the network we displace learned before its nodes go
-        nest.ResetKernel()
+        nest = reset_kernel(self)
         nest.Install(str(paths["rate"]))  # module models do not survive ResetKernel
         nest.set(resolution=self.dt_ms, use_wfr=False, local_num_threads=self.threads)
-        _KERNEL["owner"] = self
         spec = self.spec
         self._inputs, self._neurons = [], []
         for _ in range(batch):

@@ -40,7 +40,7 @@ from ...units import to_magnitude
 from ..numpy_.losses import loss_and_dloss
 from ..numpy_.network import check_sequence
 from .build import build_nest
-from .network import _KERNEL, NestNetworkBase, _nest, _set_conn_weights, reset_kernel
+from .network import NestNetworkBase, _nest, _set_conn_weights, reset_kernel
 
 NEURON = "gle_neuron__with_gle_synapse"
 SYNAPSE = "gle_synapse__with_gle_neuron"
@@ -154,15 +154,10 @@ class SpikingNestNetwork(NestNetworkBase):
         self._build()
 
     def _build(self) -> None:
-        nest = _nest()
-        previous = _KERNEL.get("owner")
-        if previous is not None and previous is not self:
-            previous._sync_from_nest()
-        nest.ResetKernel()
+        nest = reset_kernel(self)
         install_spiking_models(nest)
         nest.set(resolution=self.dt_ms, local_num_threads=self.threads,
                  rng_seed=int(np.random.SeedSequence(self.seed).generate_state(1)[0] % (2**31 - 1)) + 1)
-        _KERNEL["owner"] = self
         spec, L = self.spec, self.n_layers
         self._gen = nest.Create("inhomogeneous_poisson_generator", spec.n_in)
         self._parrots = nest.Create("parrot_neuron", spec.n_in)
