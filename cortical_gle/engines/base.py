@@ -83,8 +83,9 @@ class GLENetworkContract(Protocol):
 
     def configure_learning(self, optimizer: str = "adam", lr: float = 1e-3, learn_tau: bool = False,
                            tau_optimizer: str = "sgd", lr_tau: float = 1e-3, tau_min: float | None = None,
-                           **opt_kwargs) -> None:
-        """Per-step ``'sgd'`` or ``'adam'`` on W and b; optionally learn ``tau_m`` (bounded by ``tau_min``)."""
+                           learn_tau_r: bool = False, **opt_kwargs) -> None:
+        """Per-step ``'sgd'`` or ``'adam'`` on W and b; optionally learn ``tau_m`` (bounded by ``tau_min``)
+        and ``tau_r`` (docs/hypotheses.md; an engine without that rule refuses ``learn_tau_r=True`` by name)."""
 
     def reset(self, batch_size: int = 1) -> None:
         """All dynamic state to zero for a batch of ``batch_size``; parameters are kept."""

@@ -249,8 +249,7 @@ def train_method(cfg: Config, method: str, ctx, stream: Stream, bar=None) -> dic
         learn_tau = cfg.student.learn_tau and method != "instantaneous_bp"
         net.configure_learning(cfg.learning.optimizer, lr=lr, learn_tau=learn_tau, tau_optimizer=cfg.learning.optimizer,
                                lr_tau=lr, tau_min=cfg.learning.tau_min or 10 * dt,
-                               # only when asked: an engine without learnable tau_r refuses it by name
-                               **({"learn_tau_r": True} if cfg.student.learn_tau_r and method in GLE_METHODS else {}))
+                               learn_tau_r=cfg.student.learn_tau_r and method in GLE_METHODS)
         net.reset(tm.batch)
         log = {"chunks_done": 0, "steps": 0, "loss_sum": 0.0, "loss_n": 0, "loss_curve": [],
                "loss_t": [], "tau_curve": [], "trace_start": [], "trace_end": [], "train_losses": [],

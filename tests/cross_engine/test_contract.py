@@ -190,3 +190,19 @@ def test_bad_input_is_named(engine):
         fresh.run(x, y, learn=True)
     with pytest.raises(ValueError, match="tau"):
         engine.build(_spec(), 0.2, seed=0)                        # dt above tau_r = 0.05
+
+
+def test_learn_tau_r_is_learned_or_refused_by_name(engine):
+    """Tasks always pass learn_tau_r: an engine that lacks the rule must say so, never ignore it."""
+    net = engine.build(_spec(), 0.05, seed=0)
+    net.configure_learning("sgd", lr=0.05, learn_tau_r=False)
+    try:
+        net.configure_learning("sgd", lr=0.05, learn_tau_r=True)
+    except ValueError as err:
+        assert "learn_tau_r" in str(err)
+        return
+    x, y = _inputs()
+    tau_r0 = [np.array(layer.tau_r, dtype=float) for layer in net.spec.layers]
+    net.run(x, y, learn=True)
+    assert any(not np.allclose(a, np.broadcast_to(layer.tau_r, a.shape))
+               for a, layer in zip(tau_r0, net.spec.layers)), "learn_tau_r=True accepted but tau_r did not move"

@@ -290,12 +290,14 @@ class SpikingBrian2Network:
     # -- learning ---------------------------------------------------------------------------------
     def configure_learning(self, optimizer: str = "adam", lr: float = 1e-3, learn_tau: bool = False,
                            tau_optimizer: str = "sgd", lr_tau: float = 1e-3, tau_min: float | None = None,
-                           **opt_kwargs) -> None:
+                           learn_tau_r: bool = False, **opt_kwargs) -> None:
         r"""Local plasticity every step: :math:`\Delta w_{ij} = \eta/K\, e_i s_j`, :math:`\Delta b = \eta e`,
         optionally :math:`\Delta\tau_m = -\eta_\tau e \dot u` (held at ``tau_min``, counted).
 
         ``optimizer``: ``'sgd'`` or ``'adam'`` (per synapse and per cell, betas 0.9/0.999, eps 1e-8).
         """
+        if learn_tau_r:
+            raise ValueError("learn_tau_r is not available on the spiking brian2 network")
         if opt_kwargs:
             raise ValueError(f"the spiking brian2 network does not take {sorted(opt_kwargs)} "
                              "(learned tau_r and Adam settings other than the defaults are not implemented)")

@@ -188,8 +188,11 @@ class NestGLENetwork(NestNetworkBase):
     # -- learning -------------------------------------------------------------
     def configure_learning(self, optimizer: str = "sgd", lr: float = 1e-3, learn_tau: bool = False,
                            tau_optimizer: str = "sgd", lr_tau: float = 1e-3, tau_min: float | None = None,
-                           **opt_kwargs) -> None:
+                           learn_tau_r: bool = False, **opt_kwargs) -> None:
         """Per-step SGD in the synapses, ``W += lr e r^T``, ``b += lr e`` (and ``tau_m -= lr_tau e du``)."""
+        if learn_tau_r:
+            raise ValueError("learn_tau_r is not available on the NEST engine (the tau_r rule of "
+                             "docs/hypotheses.md runs on the numpy engine)")
         for name, value in (("optimizer", optimizer), ("tau_optimizer", tau_optimizer)):
             if value != "sgd":
                 raise ValueError(f"{name} {value!r} is not available on the NEST engine: its synapses learn with "

@@ -131,8 +131,11 @@ class SpikingNestNetwork(NestNetworkBase):
         self.batch_size = 1
 
     # -- parameters -----------------------------------------------------------
-    def configure_learning(self, optimizer: str = "sgd", lr: float = 1e-3, learn_tau: bool = False, **kwargs) -> None:
+    def configure_learning(self, optimizer: str = "sgd", lr: float = 1e-3, learn_tau: bool = False,
+                           learn_tau_r: bool = False, **kwargs) -> None:
         """Online learning in the synapses, on average ``dW = lr e r_pre`` per step (and ``db = lr e``)."""
+        if learn_tau_r:
+            raise ValueError("learn_tau_r is not available on the spiking NEST engine")
         if optimizer != "sgd":
             raise ValueError(f"optimizer {optimizer!r} is not available on the spiking NEST engine: its synapses "
                              "change by eta * e_post per presynaptic spike (plain SGD)")
