@@ -6,6 +6,8 @@ they come from.  Only numbers given with a spread and a seed count can be tested
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 PAPER = "Ellenberger et al. 2026, Nat. Commun., MNIST-1D results"
 
 #: protocol -> metric -> (mean, sd, n, source)
@@ -19,6 +21,4 @@ PUBLISHED = {
 
 def published_for(protocol) -> dict:
     """The published values for a protocol name or path (``{}`` if none)."""
-    from pathlib import Path
-
     return PUBLISHED.get(Path(str(protocol)).stem, {})
