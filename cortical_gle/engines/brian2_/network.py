@@ -306,8 +306,6 @@ class Brian2GLENetwork:
         Entry ``t`` of each record is the value after step ``t``; ``loss[t]`` is the loss of
         ``r_L(t)`` against ``target[t]`` (computed from the recorded outputs).
         """
-        from brian2 import StateMonitor
-
         x, target = check_sequence(self._spec, x, target, record, np.float64, RECORDABLE)
         n_steps, B = x.shape[:2]
         if learn and self.optimizer is None:
@@ -329,27 +327,39 @@ class Brian2GLENetwork:
         r_before = self.output if ("loss" in record and target is not None) else None
         wanted = [k for k in record if k in _RECORD_SOURCE]
         wanted_out = "r_out" in record or r_before is not None      # the loss is computed from r_out
-        monitors = {}
+        monitored = {}      # (group list attribute, layer) -> Brian2 variables to record
         for l in range(self.n_layers):
             for attr in ("pyramidal", "error"):
                 names = [_RECORD_SOURCE[k][1] for k in wanted if _RECORD_SOURCE[k][0] == attr]
                 if attr == "pyramidal" and l == self.n_layers - 1 and wanted_out and "r" not in names:
                     names.append("r")
                 if names:
-                    monitors[(attr, l)] = StateMonitor(getattr(c, attr)[l], names, record=True, when="end",
-                                                       order=ORDER["monitors"], clock=c.clock,
-                                                       name=f"gle_monitor_{attr}_{l}")
+                    monitored[(attr, l)] = names
+        monitors = self._simulate(n_steps, monitored)
+        out = self._collect(record, monitors, n_steps, B, target, r_before)
+        self.steps_done += n_steps
+        self._after_run(learn)
+        return out
+
+    def _simulate(self, n_steps: int, monitored: dict) -> dict:
+        """Run the circuit ``n_steps`` steps; the state monitors of ``monitored``, by the same keys.
+
+        A monitor has ``<var>_`` arrays of shape ``(neurons, steps)`` (entry ``t``: after step ``t``).
+        """
+        from brian2 import StateMonitor
+
+        c = self.circuit
+        monitors = {(attr, l): StateMonitor(getattr(c, attr)[l], names, record=True, when="end",
+                                            order=ORDER["monitors"], clock=c.clock, name=f"gle_monitor_{attr}_{l}")
+                    for (attr, l), names in monitored.items()}
         net = c.network
         net.add(*monitors.values())
         try:
             with _brian_run_settings(self.target), np.errstate(over="ignore", invalid="ignore"):
                 net.run(n_steps * c.clock.dt, report=None)
-            out = self._collect(record, monitors, n_steps, B, target, r_before)
         finally:
             net.remove(*monitors.values())
-        self.steps_done += n_steps
-        self._after_run(learn)
-        return out
+        return monitors
 
     def _after_run(self, learn) -> None:
         c = self.circuit

@@ -13,7 +13,7 @@ from brian2 import Function
 
 
 class StepTable(Function):
-    """``name(k) = values[k]`` on the numpy and Cython targets (``values`` replaced before each run)."""
+    """``name(k) = values[k]`` on the numpy, Cython and C++ targets (``values`` replaced before each run)."""
 
     def __init__(self, name: str):
         self.name = name
@@ -33,6 +33,10 @@ class StepTable(Function):
         """
         self.implementations.add_dynamic_implementation(
             "cython", lambda owner: code, namespace=lambda owner: {f"{name}_values": self.values}, name=name)
+        # cpp_standalone: the values become a static array of the program, which standalone.py replaces per run
+        cpp = f"static inline double {name}(const int k) {{ return _namespace{name}_values[k]; }}"
+        self.implementations.add_dynamic_implementation(
+            "cpp", lambda owner: cpp, namespace=lambda owner: {f"{name}_values": self.values}, name=name)
 
     def _numpy_impl(self):
         values = self.values
