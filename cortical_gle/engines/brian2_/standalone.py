@@ -97,16 +97,18 @@ def _standalone_device(directory: Path):
     from brian2.devices.device import get_device, reset_device, set_device
 
     prefs = brian2.prefs
-    old = (prefs.codegen.cpp.extra_compile_args_gcc, prefs.devices.cpp_standalone.openmp_threads)
+    sa = prefs.devices.cpp_standalone
+    old = (prefs.codegen.cpp.extra_compile_args_gcc, sa.openmp_threads, sa.extra_make_args_unix)
     prefs.codegen.cpp.extra_compile_args_gcc = STANDALONE_COMPILE_ARGS
-    prefs.devices.cpp_standalone.openmp_threads = 0
+    sa.openmp_threads = 0
+    sa.extra_make_args_unix = [f"-j{os.cpu_count() or 1}"]     # Brian2's bare -j starts one compiler per file
     set_device("cpp_standalone", directory=str(directory), build_on_run=False)
     try:
         yield get_device()
     finally:
         get_device().reinit()
         reset_device()
-        prefs.codegen.cpp.extra_compile_args_gcc, prefs.devices.cpp_standalone.openmp_threads = old
+        prefs.codegen.cpp.extra_compile_args_gcc, sa.openmp_threads, sa.extra_make_args_unix = old
 
 
 def _stop_function():
@@ -188,8 +190,8 @@ class StandaloneGLENetwork(Brian2GLENetwork):
     Parameters as :class:`~.network.Brian2GLENetwork`, plus
 
     chunk : int, optional
-        Most steps per program call (longer runs are split, state carried exactly); default:
-        4096, fewer where one input table would exceed 8 MB.
+        Most steps per program call (longer runs are split, state carried exactly); default and
+        upper bound: 4096, fewer where one input table would exceed 8 MB (the program's tables).
     """
 
     def __init__(self, spec, dt, dtype=np.float64, seed=None, weights=None, biases=None,
@@ -204,19 +206,33 @@ class StandaloneGLENetwork(Brian2GLENetwork):
         self.target = "cpp_standalone"
         self.compile_seconds = 0.0      # spent compiling programs for this network (0 when all came from the cache)
 
-    def _chunk(self, batch: int) -> int:
-        if self._chunk_option is not None:
-            return int(self._chunk_option)
+    def _capacity(self, batch: int) -> int:
+        """Steps one program call can take (its tables' rows): 4096, fewer where a table would exceed 8 MB."""
         cols = batch * max(self._spec.n_in, self._spec.n_out)
         return int(max(1, min(4096, _TABLE_BYTES // (8 * cols))))
+
+    def _monitors(self, monitored: dict) -> dict:
+        """What the program records for ``monitored``: nothing, the output rates, or every recordable variable.
+
+        Three variants at most per learning mode, so a program rarely needs compiling for a new record set.
+        """
+        out = ("pyramidal", self.n_layers - 1)
+        if not monitored or monitored == {out: ["r"]}:
+            return dict(monitored)
+        return {(attr, l): list(names) for l in range(self.n_layers)
+                for attr, names in (("pyramidal", ["u", "u_pro", "r"]), ("error", ["v", "err"]))}
 
     def _program(self, monitored: dict) -> tuple:
         """(directory, manifest) of the program for the current batch, learning objects and monitors."""
         c = self.circuit
         active = tuple(sorted(o.name for o in c.network.objects if getattr(o, "active", True) and _switchable(c, o)))
-        chunk = self._chunk(c.batch)
+        chunk = self._capacity(c.batch)
         mon = {k: list(v) for k, v in sorted(monitored.items())}
-        key = json.dumps({"spec": self._spec.to_dict(), "dt": self.dt, "unit_s": self._unit_s, "batch": c.batch,
+        # the spec without tau_m, tau_r: the program reads them (like every parameter) from the command line
+        structure = self._spec.to_dict()
+        structure["layers"] = [{k: v for k, v in layer.items() if k not in ("tau_m", "tau_r")}
+                               for layer in structure["layers"]]
+        key = json.dumps({"structure": structure, "dt": self.dt, "unit_s": self._unit_s, "batch": c.batch,
                           "active": active, "monitors": [[list(k), v] for k, v in mon.items()], "chunk": chunk,
                           "flags": STANDALONE_COMPILE_ARGS, "format": _FORMAT, "brian2": _brian2_version()},
                          sort_keys=True, default=str)
@@ -239,21 +255,23 @@ class StandaloneGLENetwork(Brian2GLENetwork):
         return self._programs[key]
 
     def _simulate(self, n_steps: int, monitored: dict) -> dict:
-        directory, manifest = self._program(monitored)
+        directory, manifest = self._program(self._monitors(monitored))
         c = self.circuit
         groups = {o.name: o for o in c.network.objects}
         carried = [(groups[e["group"]].variables[e["name"]], e) for e in manifest["carried"]]
         work = self._work(directory)
-        chunk = manifest["chunk"]
+        rows = manifest["chunk"]
+        chunk = min(rows, self._chunk_option or rows)
         x = c.x_table.values.reshape(n_steps, manifest["x_cols"])
         y = c.y_table.values.reshape(n_steps, manifest["y_cols"])
         recorded = {(m["key"][0], m["key"][1], m["name"]): [] for m in manifest["monitors"]}
         for start in range(0, n_steps, chunk):
             n = min(chunk, n_steps - start)
+            c.inputs.k_step_ = 0        # the row of this chunk's tables
             for name, table in (("x", x), ("y", y)):
-                rows = np.zeros((chunk, table.shape[1]))
-                rows[:n] = table[start:start + n]
-                rows.tofile(work / "static_arrays" / manifest["tables"][name])
+                padded = np.zeros((rows, table.shape[1]))
+                padded[:n] = table[start:start + n]
+                padded.tofile(work / "static_arrays" / manifest["tables"][name])
             args = [str(directory / "main"), "--results_dir", str(work / "results") + os.sep, f"gle_chunk.n_steps={n}"]
             for var, e in carried:
                 f = work / "state" / f"{e['group']}.{e['name']}"
