@@ -3,8 +3,10 @@
 A step = forward dynamics, errors, batch gradients and a per-step Adam update of W, b and tau_m
 (docs/model.md#discrete-time), batch 1, a 3-layer tanh network with about ``N`` neurons
 (layers ``n_in = N/10``, two hidden layers of ``0.45 N``, output ``N/10``).  Brian2's compilation
-(first run of a structure, Cython target) is timed separately from the steps: each target runs
-``--steps`` once to compile and warm up, then the timed run.  Every time is the minimum over
+(first run of a structure: Cython code objects, or the cpp_standalone program) is timed separately
+from the steps: each target runs two steps once to compile and warm up, then the timed runs.
+``compile_s`` is the cpp_standalone compilation alone (0 when the program came from the cache,
+``$CORTICAL_GLE_CACHE/brian2_standalone``; delete it to time a compilation).  Every time is the minimum over
 ``--repeats`` repeats (the least disturbed by other load on the machine).
 
 Usage:  .venv/bin/python benchmarks/brian2_speed.py [--sizes 100 1000] [--steps 500] [--repeats 3]
@@ -61,6 +63,8 @@ def measure(n: int, steps: int, repeats: int) -> dict:
         first = time.perf_counter() - t0
         per_step = timed_run(net, x, y, repeats)
         row[key] = {"steps_per_s": 1.0 / per_step, "first_run_s": first}
+        if hasattr(net, "compile_seconds"):
+            row[key]["compile_s"] = net.compile_seconds
     base = row["numpy"]["steps_per_s"]
     for key, val in row.items():
         if isinstance(val, dict) and key != "numpy":
@@ -81,9 +85,10 @@ def main(argv=None):
         for key, val in row.items():
             if isinstance(val, dict):
                 extra = f"  ({val['vs_numpy']:.2f}x numpy)" if "vs_numpy" in val else ""
-                print(f"  {key:15s} {val['steps_per_s']:10.1f} steps/s  first run {val['first_run_s']:6.1f} s{extra}")
+                extra += f"  compile {val['compile_s']:6.1f} s" if "compile_s" in val else ""
+                print(f"  {key:22s} {val['steps_per_s']:10.1f} steps/s  first run {val['first_run_s']:6.1f} s{extra}")
             elif isinstance(val, str):
-                print(f"  {key:15s} {val}")
+                print(f"  {key:22s} {val}")
     if args.json:
         from cortical_gle.io import write_json
         write_json(args.json, rows)
