@@ -26,13 +26,13 @@ VARIABLES = ("u", "u_pro", "r", "v", "e", "r_out")
 
 
 def _targets():
-    """Every target; 'cpp_standalone' is slow here (a C++ compilation of about a minute per network
-    structure; tests/brian2/test_brian2_standalone.py covers it in the default suite)."""
+    """Every target; 'cpp_standalone' only with --run-long here (a C++ compilation of about a minute for
+    each structure, batch and learning mode; tests/brian2/test_brian2_standalone.py covers it by default)."""
     out = []
     for t in TARGETS:
         try:
             check_target(t)
-            out.append(pytest.param(t, marks=pytest.mark.slow) if t == "cpp_standalone" else t)
+            out.append(pytest.param(t, marks=pytest.mark.long) if t == "cpp_standalone" else t)
         except RuntimeError as err:    # no compiler: the reason is the skip message
             out.append(pytest.param(t, marks=pytest.mark.skip(reason=str(err))))
     return out
