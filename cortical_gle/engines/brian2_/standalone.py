@@ -165,7 +165,8 @@ def compile_program(spec, dt_s: float, unit_s: float, batch: int, active: tuple,
                           "neurons": int(len(m.source))} for (a, l), m in monitors.items() for n in monitored[(a, l)]],
             "tables": {"x": _table_array(device, "gle_x_table"), "y": _table_array(device, "gle_y_table")},
         }
-    (directory / "manifest.json").write_text(json.dumps(manifest))
+    from ...io import write_json
+    write_json(directory / "manifest.json", manifest)      # last and atomic: marks the program complete
     return manifest
 
 
