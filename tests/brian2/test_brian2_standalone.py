@@ -5,7 +5,9 @@ multiply-adds (``-O2 -ffp-contract=off``), so every operation is the IEEE float6
 operation of the numpy engine; the differences are those of the Cython target
 (tests/brian2/test_brian2_engine.py): summation order (synapse by synapse, not BLAS),
 ``/tau`` rewritten as ``*(1/tau)``, libm's ``tanh``; ~1e-16 relative per step, 1e-15
-measured after 300 steps, bounded here by 1e-12 of each variable's scale.  State
+measured after 300 steps, bounded here by 1e-12 of each variable's scale (Brian2's
+default ``-ffast-math -march=native`` measured 7.5e-15 after 1,000 steps too: this bound
+does not detect them, docs/brian2.md#cpp_standalone).  State
 crosses program calls through files of the exact float64 bits, so a run split into
 calls adds no error at all: a dropped or stale variable shows as an O(1e-3..1) difference.
 
