@@ -127,7 +127,8 @@ def test_unsupported_spec_is_refused_by_name(kw, match):
 
 def test_bad_options_are_named():
     eng = get_engine("brian2")
-    with pytest.raises(ValueError, match="unknown Brian2 target 'genn'; available targets: cython, numpy, cpp_standalone"):
+    with pytest.raises(ValueError, match="unknown Brian2 target 'genn'; "
+                                         "available targets: cython, numpy, cpp_standalone"):
         eng.build(_small(), 0.1, target="genn")
     with pytest.raises(ValueError, match="target 'cuda_standalone' is not available on the brian2 engine: Brian2CUDA"):
         eng.build(_small(), 0.1, target="cuda_standalone")

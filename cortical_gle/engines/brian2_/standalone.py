@@ -66,7 +66,8 @@ def check_compiler() -> None:
     missing = [tool for tool in ("g++", "make") if shutil.which(tool) is None]
     if missing:
         raise RuntimeError(f"Brian2 target 'cpp_standalone' is not available here: {' and '.join(missing)} not found "
-                           "(Debian: apt-get install g++ make). Use target='numpy' (or CORTICAL_GLE_BRIAN2_TARGET=numpy) "
+                           "(Debian: apt-get install g++ make). Use target='numpy' "
+                           "(or CORTICAL_GLE_BRIAN2_TARGET=numpy) "
                            "to run without a compiler")
 
 
