@@ -28,7 +28,7 @@ def _speakers(root):
 
 
 def test_layout_and_held_out_voices(synth):
-    """No voice (and no espeak-ng accent or variant) is in two splits; festival only in test_synth."""
+    """No voice (and no espeak-ng accent or variant) is in two splits; flite only in test_synth."""
     root, counts = synth
     assert counts == {"train": 40, "val": 20, "test": 20, "test_synth": 60}
     spk = _speakers(root)
@@ -44,9 +44,9 @@ def test_layout_and_held_out_voices(synth):
             if a < b:
                 assert not voices[a] & voices[b] and not parts[a] & parts[b], (a, b)
     engines = {s: {v["engine"] for v in spk.values() if v["split"] == s} for s in counts}
-    assert engines == {"train": {"espeak-ng", "flite"}, "val": {"espeak-ng"}, "test": {"espeak-ng"},
-                       "test_synth": {"festival"}}
-    assert voices["test_synth"] == set(speech_synth.FESTIVAL_VOICES)
+    assert engines == {"train": {"espeak-ng", "festival"}, "val": {"espeak-ng"}, "test": {"espeak-ng"},
+                       "test_synth": {"flite"}}
+    assert voices["test_synth"] == set(speech_synth.FLITE_VOICES)
     audio, sr = sf.read(root / (root / "testing_synth_list.txt").read_text().split()[0])
     assert sr == 16000 and audio.shape == (16000,) and np.abs(audio).max() > 0.05
 
@@ -83,7 +83,7 @@ def test_noise_split_without_listing(tmp_path):
 
 def test_missing_synthesiser_names_the_debian_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(RuntimeError, match="Debian package\\(s\\) espeak-ng, flite, festival; run scripts/setup.sh"):
+    with pytest.raises(RuntimeError, match="Debian package\\(s\\) espeak-ng, festival, flite; run scripts/setup.sh"):
         synthesize_speech_commands(tmp_path / "out")
     monkeypatch.undo()
     if shutil.which("festival"):
