@@ -48,8 +48,8 @@ FLITE_VOICES = ("awb", "rms")
 FESTIVAL_VOICES = {"kal_diphone": "festvox-kallpc16k", "ked_diphone": "festvox-kdlpc16k",
                    "cmu_us_slt_arctic_hts": "festvox-us-slt-hts"}
 FESTIVAL_VOICE_ROOT = Path("/usr/share/festival/voices")
-TRAIN_ENGINES = ("espeak-ng", "festival")
-HELD_OUT_ENGINE = "flite"
+ENGINES = ("espeak-ng", "festival", "flite")
+HELD_OUT_CHOICES = ("flite", "festival")   # the default first; espeak-ng always trains (it has the most voices)
 SPLITS = ("train", "val", "test", "test_synth")
 
 
@@ -63,7 +63,7 @@ class Speaker:
     split: str
 
 
-def missing_synthesisers(engines=TRAIN_ENGINES + (HELD_OUT_ENGINE,)) -> list[str]:
+def missing_synthesisers(engines=ENGINES) -> list[str]:
     """Debian packages that ``engines`` need and that are not installed (empty if all are)."""
     missing = []
     for engine in engines:
@@ -102,20 +102,23 @@ def _background_noises(rng, seconds=30):
     return out
 
 
-def _voices(rng) -> dict:
-    """The voices of each split: whole espeak-ng accents and variants held out for val and test."""
+def _voices(rng, held_out: str = "flite") -> dict:
+    """The voices of each split: whole espeak-ng accents and variants held out for val and test,
+    ``held_out``'s voices for test_synth, the other synthesiser's voices in training."""
     accents = [ESPEAK_ACCENTS[i] for i in rng.permutation(len(ESPEAK_ACCENTS))]
     variants = [ESPEAK_VARIANTS[i] for i in rng.permutation(len(ESPEAK_VARIANTS))]
     espeak = lambda acc, var: [("espeak-ng", f"{a}+{v}") for a in acc for v in var]  # noqa: E731
-    return {"train": espeak(accents[2:], variants[4:]) + [("festival", v) for v in FESTIVAL_VOICES],
+    other = {"flite": "festival", "festival": "flite"}[held_out]
+    own = {"flite": list(FLITE_VOICES), "festival": list(FESTIVAL_VOICES)}
+    return {"train": espeak(accents[2:], variants[4:]) + [(other, v) for v in own[other]],
             "val": espeak(accents[:1], variants[:2]), "test": espeak(accents[1:2], variants[2:4]),
-            "test_synth": [("flite", v) for v in FLITE_VOICES]}
+            "test_synth": [(held_out, v) for v in own[held_out]]}
 
 
-def _speakers(rng, counts: dict, seed: int) -> list[Speaker]:
+def _speakers(rng, counts: dict, seed: int, held_out: str = "flite") -> list[Speaker]:
     """``counts[split]`` speakers per split: spread evenly over the split's engines, then its voices."""
     out = []
-    for split, voices in _voices(rng).items():
+    for split, voices in _voices(rng, held_out).items():
         engines = sorted({e for e, _ in voices})
         mine = {e: [voices[i][1] for i in rng.permutation(len(voices)) if voices[i][0] == e] for e in engines}
         for k in range(counts[split]):
@@ -199,8 +202,11 @@ def _speak_festival(jobs: list) -> list:
 def synthesize_speech_commands(out_dir, n_train_speakers: int = 60, n_val_speakers: int = 12,
                                n_test_speakers: int = 12, n_test_synth_speakers: int = 12, repetitions: int = 2,
                                snr_db=(30.0, 20.0, 10.0), seed: int = 0, workers: int = 2,
-                               words=COMMANDS + OTHER_WORDS) -> dict:
+                               words=COMMANDS + OTHER_WORDS, held_out: str = "flite") -> dict:
     """Write a speech-commands folder to ``out_dir``; returns clip counts per split.
+
+    ``held_out`` is the synthesiser of the ``test_synth`` split (``"flite"`` or
+    ``"festival"``); the other one trains next to espeak-ng.
 
     Raises
     ------
@@ -210,6 +216,8 @@ def synthesize_speech_commands(out_dir, n_train_speakers: int = 60, n_val_speake
     """
     import soundfile as sf
 
+    if held_out not in HELD_OUT_CHOICES:
+        raise ValueError(f"held-out synthesiser {held_out!r} is not one of {', '.join(HELD_OUT_CHOICES)}")
     missing = missing_synthesisers()
     if missing:
         raise RuntimeError(f"speech synthesiser(s) not installed: Debian package(s) {', '.join(missing)}; "
@@ -227,7 +235,7 @@ def synthesize_speech_commands(out_dir, n_train_speakers: int = 60, n_val_speake
             noises[split].append(x)
     (out / "_background_noise_" / NOISE_SPLITS_FILE).write_text("".join(noise_lines))
     speakers = _speakers(rng, {"train": n_train_speakers, "val": n_val_speakers, "test": n_test_speakers,
-                               "test_synth": n_test_synth_speakers}, seed)
+                               "test_synth": n_test_synth_speakers}, seed, held_out)
     jobs = [(word, spk, np.random.default_rng([seed, int(spk.id, 16), zlib.crc32(word.encode()), rep]), rep)
             for spk in speakers for word in words for rep in range(repetitions)]
     speak = {"espeak-ng": _speak_espeak, "flite": _speak_flite}

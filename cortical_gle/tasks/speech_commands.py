@@ -40,10 +40,12 @@ class Synth(BaseModel):
     train_speakers: int = Field(240, ge=2, description="spread evenly over espeak-ng and festival")
     val_speakers: int = Field(12, ge=1, description="held-out espeak-ng voices")
     test_speakers: int = Field(12, ge=1, description="other held-out espeak-ng voices")
-    test_synth_speakers: int = Field(12, ge=1, description="the held-out synthesiser, flite")
+    test_synth_speakers: int = Field(12, ge=1, description="speakers of the held-out synthesiser")
     repetitions: int = Field(4, ge=1)
     snr_db: list[float] = [30.0, 20.0, 10.0]
     seed: int = 0
+    held_out: Literal["flite", "festival"] = Field("flite", description="the synthesiser of test_synth; the "
+                                                   "other one trains next to espeak-ng")
 
 
 class Data(BaseModel):
@@ -90,7 +92,7 @@ def dataset_folder(cfg: Config, log=print) -> Path:
         log(f"speech-commands: synthesising a spoken-commands set (espeak-ng, festival, flite) in {folder} ...")
         counts = synthesize_speech_commands(folder, s.train_speakers, s.val_speakers, s.test_speakers,
                                             s.test_synth_speakers, s.repetitions, snr_db=tuple(s.snr_db),
-                                            seed=s.seed)
+                                            seed=s.seed, held_out=s.held_out)
         (folder / "DONE").write_text(json.dumps(counts))
     return folder
 

@@ -51,6 +51,21 @@ def test_layout_and_held_out_voices(synth):
     assert sr == 16000 and audio.shape == (16000,) and np.abs(audio).max() > 0.05
 
 
+@pytest.mark.skipif(not synthesisers_available(), reason="speech synthesisers not installed (scripts/setup.sh)")
+def test_festival_held_out_instead(tmp_path):
+    """``held_out="festival"``: festival's voices only in test_synth, flite's in training; an unknown
+    synthesiser is refused by name before anything is written."""
+    synthesize_speech_commands(tmp_path / "f", n_train_speakers=2, n_val_speakers=1, n_test_speakers=1,
+                               n_test_synth_speakers=3, repetitions=1, seed=3, held_out="festival")
+    spk = _speakers(tmp_path / "f")
+    voices = {s: {v["voice"] for v in spk.values() if v["split"] == s} for s in ("train", "test_synth")}
+    assert voices["test_synth"] == set(speech_synth.FESTIVAL_VOICES)
+    assert {v["engine"] for v in spk.values() if v["split"] == "train"} == {"espeak-ng", "flite"}
+    with pytest.raises(ValueError, match="held-out synthesiser 'mbrola' is not one of flite, festival"):
+        synthesize_speech_commands(tmp_path / "m", held_out="mbrola")
+    assert not (tmp_path / "m").exists()
+
+
 def test_noise_files_disjoint_per_split(synth, tmp_path):
     """Each split has its own noise files, and its silence clips come from them: silencing the
     validation files (all zeros) makes every validation silence clip digital silence (-100 dB, the
