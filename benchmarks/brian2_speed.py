@@ -2,16 +2,29 @@
 
 A step = forward dynamics, errors, batch gradients and a per-step Adam update of W, b and tau_m
 (docs/model.md#discrete-time), batch 1, a 3-layer tanh network with about ``N`` neurons
-(layers ``n_in = N/10``, two hidden layers of ``0.45 N``, output ``N/10``).  Brian2's compilation
-(first run of a structure, Cython target) is timed separately from the steps: each target runs
-``--steps`` once to compile and warm up, then the timed run.  Every time is the minimum over
-``--repeats`` repeats (the least disturbed by other load on the machine).
+(layers ``n_in = N/10``, two hidden layers of ``0.45 N``, output ``N/10``; ~0.29 N^2 synapses per
+direction).  For every engine and size: ``build_s`` (creating the network), ``first_run_s`` (a 2-step
+run: Brian2's code generation and, on Cython, compilation unless cached; ``compile_s`` is that minus
+two timed steps), then ``steps_per_s`` over ``--steps`` learning steps (minimum wall time over
+``--repeats`` runs: the run least disturbed by other load), the same from CPU time (steadier on a
+shared machine; every engine computes on one thread) and the CPU time per synapse and step.
 
-Usage:  .venv/bin/python benchmarks/brian2_speed.py [--sizes 100 1000] [--steps 500] [--repeats 3]
+``--profile`` adds one run (``steps // 10``, at least 2) per Brian2 target and size under Brian2's
+profiler: the wall time per step
+of each kind of code object (the three synapse sums, the weight optimizer, the neuron updates)
+and what is left to Python's per-object dispatch, with the synapse sums per synapse visited.
+``--flag-overhead`` times the network once more without the divergence flag of the pyramidal
+update (``diverged_at`` in models/brian2/gle_rate.py), runs interleaved with the flagged ones.
+
+Usage (docs/brian2.md#speed):
+  nice -n 10 .venv/bin/python benchmarks/brian2_speed.py --sizes 100 300 1000 3000 10000 \\
+      --steps 200 200 100 20 5 --repeats 3 3 2 2 2 --profile --json speed.json
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import time
 
 import numpy as np
@@ -19,6 +32,11 @@ import numpy as np
 from cortical_gle import NetworkSpec
 from cortical_gle.engines import get_engine
 from cortical_gle.engines.brian2_ import TARGETS, check_target
+from cortical_gle.engines.brian2_.build import equations
+
+#: code-object name prefixes -> what they do (build.py's names); the synapse sums visit every connection
+KINDS = (("gle_forward_", "forward sum W r"), ("gle_feedback_", "feedback sum W^T e"),
+         ("gle_weight_gradient_", "gradient sum e r"), ("gle_adam_weights_", "Adam on W"))
 
 
 def network(n: int) -> NetworkSpec:
@@ -28,23 +46,76 @@ def network(n: int) -> NetworkSpec:
                                    rng.uniform(1, 10, hidden), 5.0], tau_r=1.0, gamma=0.1)
 
 
-def timed_run(net, x, y, repeats: int) -> float:
-    """Seconds per step: minimum over ``repeats`` learning runs of ``len(x)`` steps."""
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        net.run(x, y, learn=True, record=())
-        best = min(best, (time.perf_counter() - t0) / len(x))
-    return best
+def synapse_counts(spec) -> dict:
+    """Connections visited per step by each synapse sum (batch 1): forward and gradient every layer,
+    feedback all but the first."""
+    per_layer = [a * b for a, b in zip(spec.sizes[:-1], spec.sizes[1:])]
+    return {"forward sum W r": sum(per_layer), "feedback sum W^T e": sum(per_layer[1:]),
+            "gradient sum e r": sum(per_layer), "Adam on W": sum(per_layer)}
 
 
-def measure(n: int, steps: int, repeats: int) -> dict:
+@contextlib.contextmanager
+def without_divergence_flag():
+    """Networks built inside have the pyramidal update without its ``diverged_at`` line (to time the flag)."""
+    eq = equations()
+    old = eq["PYRAMIDAL_UPDATE"]
+    eq["PYRAMIDAL_UPDATE"] = "\n".join(s for s in old.splitlines() if not s.startswith("diverged_at"))
+    try:
+        yield
+    finally:
+        eq["PYRAMIDAL_UPDATE"] = old
+
+
+def build(name, kw, spec, x, y):
+    """A configured network, its build time and its first (2-step) run time."""
+    t0 = time.perf_counter()
+    net = get_engine(name).build(spec, 0.1, seed=0, **kw)
+    built = time.perf_counter() - t0
+    net.configure_learning("adam", 1e-4, learn_tau=True, tau_optimizer="adam", lr_tau=1e-4, tau_min=1.0)
+    t0 = time.perf_counter()
+    net.run(x[:2], y[:2], learn=True, record=())          # code generation and compilation (cached after)
+    return net, built, time.perf_counter() - t0
+
+
+def seconds_per_step(net, x, y) -> np.ndarray:
+    """Wall and CPU seconds per step of one learning run (CPU time: steadier on a loaded machine)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    net.run(x, y, learn=True, record=())
+    return np.array([time.perf_counter() - t0, time.process_time() - c0]) / len(x)
+
+
+def profile(net, x, y, counts) -> dict:
+    """Seconds per step of each kind of Brian2 code object (Brian2's profiler), per synapse for the sums."""
+    from brian2 import get_device
+
+    opts = get_device().build_options
+    opts["profile"] = True
+    try:
+        wall = seconds_per_step(net, x, y)[0]
+    finally:
+        opts.pop("profile")
+    info = [(name, float(t)) for name, t in net.circuit.network.get_profiling_info()]
+    out, rest = {}, 0.0
+    for name, t in info:
+        kind = next((k for prefix, k in KINDS if name.startswith(prefix)), None)
+        if kind is None:
+            rest += t / len(x)
+        else:
+            out[kind] = out.get(kind, 0.0) + t / len(x)
+    prof = {k: {"s_per_step": v, "ns_per_synapse": 1e9 * v / counts[k]} for k, v in out.items()}
+    prof["neurons, biases, tau_m, inputs"] = {"s_per_step": rest}
+    prof["Python dispatch and run overhead"] = {"s_per_step": wall - sum(out.values()) - rest}
+    return prof
+
+
+def measure(n: int, steps: int, repeats: int, do_profile: bool, flag_overhead: bool) -> dict:
     spec = network(n)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((steps, 1, spec.n_in))
     y = rng.standard_normal((steps, 1, spec.n_out))
-    row = {"neurons": sum(spec.sizes[1:]), "synapses_per_direction": sum(a * b for a, b in
-                                                                         zip(spec.sizes[:-1], spec.sizes[1:]))}
+    counts = synapse_counts(spec)
+    n_syn = counts["forward sum W r"]
+    row = {"neurons": sum(spec.sizes[1:]), "synapses_per_direction": n_syn, "steps": steps, "repeats": repeats}
     engines = [("numpy", {})]
     for target in TARGETS:
         try:
@@ -54,36 +125,78 @@ def measure(n: int, steps: int, repeats: int) -> dict:
             row[f"brian2_{target}"] = f"not available: {err}"
     for name, kw in engines:
         key = name if not kw else f"brian2_{kw['target']}"
-        net = get_engine(name).build(spec, 0.1, seed=0, **kw)
-        net.configure_learning("adam", 1e-4, learn_tau=True, tau_optimizer="adam", lr_tau=1e-4, tau_min=1.0)
-        t0 = time.perf_counter()
-        net.run(x[:2], y[:2], learn=True, record=())          # code generation and compilation (cached after)
-        first = time.perf_counter() - t0
-        per_step = timed_run(net, x, y, repeats)
-        row[key] = {"steps_per_s": 1.0 / per_step, "first_run_s": first}
-    base = row["numpy"]["steps_per_s"]
+        nets = {"flag": build(name, kw, spec, x, y)}
+        if flag_overhead and kw:
+            with without_divergence_flag():
+                nets["no_flag"] = build(name, kw, spec, x, y)
+        best = {k: np.full(2, np.inf) for k in nets}     # (wall, CPU) seconds per step, minimum over repeats
+        for _ in range(repeats):                      # interleaved: both variants see the same load
+            for k, (net, _, _) in nets.items():
+                best[k] = np.minimum(best[k], seconds_per_step(net, x, y))
+        net, built, first = nets["flag"]
+        wall, cpu = best["flag"]
+        row[key] = {"steps_per_s": 1.0 / wall, "cpu_steps_per_s": 1.0 / cpu, "build_s": built,
+                    "first_run_s": first, "compile_s": max(0.0, first - 2 * wall),
+                    "ns_per_synapse_step": 1e9 * cpu / n_syn}
+        if "no_flag" in best:
+            row[key]["flag_overhead_cpu"] = cpu / best["no_flag"][1] - 1.0
+            row[key]["flag_overhead_wall"] = wall / best["no_flag"][0] - 1.0
+        if do_profile and kw:     # a separate, shorter run: Brian2's profiler adds a clock read per object
+            row[key]["profile"] = profile(net, x[:max(2, steps // 10)], y[:max(2, steps // 10)], counts)
+        del nets, net
+        gc.collect()                                  # free one engine's arrays before the next is built
     for key, val in row.items():
         if isinstance(val, dict) and key != "numpy":
-            val["vs_numpy"] = val["steps_per_s"] / base
+            val["vs_numpy"] = val["steps_per_s"] / row["numpy"]["steps_per_s"]
+            val["cpu_vs_numpy"] = val["cpu_steps_per_s"] / row["numpy"]["cpu_steps_per_s"]
     return row
+
+
+def per_size(values, sizes, name):
+    if len(values) == 1:
+        return values * len(sizes)
+    if len(values) != len(sizes):
+        raise SystemExit(f"--{name} takes one value or one per size ({len(sizes)}), got {len(values)}")
+    return values
+
+
+def print_row(row) -> None:
+    print(f"{row['neurons']} neurons, {row['synapses_per_direction']} synapses per direction "
+          f"({row['steps']} steps, best of {row['repeats']}):", flush=True)
+    for key, val in row.items():
+        if isinstance(val, str):
+            print(f"  {key:15s} {val}")
+        if not isinstance(val, dict):
+            continue
+        extra = f"  ({val['vs_numpy']:.2f}x numpy, CPU {val['cpu_vs_numpy']:.2f}x)" if "vs_numpy" in val else ""
+        if "flag_overhead_cpu" in val:
+            extra += (f"  divergence flag {100 * val['flag_overhead_cpu']:+.1f}% CPU, "
+                      f"{100 * val['flag_overhead_wall']:+.1f}% wall")
+        print(f"  {key:15s} {val['steps_per_s']:9.2f} steps/s wall {val['cpu_steps_per_s']:9.2f} CPU  "
+              f"{val['ns_per_synapse_step']:7.2f} ns/synapse/step CPU  build {val['build_s']:5.1f} s  "
+              f"compile {val['compile_s']:5.1f} s{extra}")
+        for kind, p in val.get("profile", {}).items():
+            per = f"  {p['ns_per_synapse']:6.2f} ns/synapse" if "ns_per_synapse" in p else ""
+            print(f"      {kind:34s} {1e3 * p['s_per_step']:9.3f} ms/step{per}")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
-    ap.add_argument("--steps", type=int, default=500)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--steps", type=int, nargs="+", default=[500], help="one value, or one per size")
+    ap.add_argument("--repeats", type=int, nargs="+", default=[3], help="one value, or one per size")
+    ap.add_argument("--profile", action="store_true", help="time each kind of Brian2 code object")
+    ap.add_argument("--flag-overhead", action="store_true", help="time Brian2 without the divergence flag too")
     ap.add_argument("--json", default=None, help="also write the rows to this file")
     args = ap.parse_args(argv)
-    rows = [measure(n, args.steps, args.repeats) for n in args.sizes]
-    for row in rows:
-        print(f"{row['neurons']} neurons, {row['synapses_per_direction']} synapses per direction:")
-        for key, val in row.items():
-            if isinstance(val, dict):
-                extra = f"  ({val['vs_numpy']:.2f}x numpy)" if "vs_numpy" in val else ""
-                print(f"  {key:15s} {val['steps_per_s']:10.1f} steps/s  first run {val['first_run_s']:6.1f} s{extra}")
-            elif isinstance(val, str):
-                print(f"  {key:15s} {val}")
+    steps = per_size(args.steps, args.sizes, "steps")
+    repeats = per_size(args.repeats, args.sizes, "repeats")
+    t0 = time.perf_counter()
+    rows = []
+    for n, s, r in zip(args.sizes, steps, repeats):
+        rows.append(measure(n, s, r, args.profile, args.flag_overhead))
+        print_row(rows[-1])
+    print(f"total {time.perf_counter() - t0:.0f} s")
     if args.json:
         from cortical_gle.io import write_json
         write_json(args.json, rows)
