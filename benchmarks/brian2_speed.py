@@ -10,15 +10,17 @@ two timed steps), then ``steps_per_s`` over ``--steps`` learning steps (minimum 
 shared machine; every engine computes on one thread) and the CPU time per synapse and step.
 
 ``--profile`` adds one run (``steps // 10``, at least 2) per Brian2 target and size under Brian2's
-profiler: the wall time per step
-of each kind of code object (the three synapse sums, the weight optimizer, the neuron updates)
-and what is left to Python's per-object dispatch, with the synapse sums per synapse visited.
+profiler: the wall time per step of each kind of code object (the three synapse sums, each per
+synapse visited, the weight optimizer, the neuron updates); what the timed run took beyond them is
+Python's per-object dispatch and the per-run setup.
 ``--flag-overhead`` times the network once more without the divergence flag of the pyramidal
 update (``diverged_at`` in models/brian2/gle_rate.py), runs interleaved with the flagged ones.
 
 Usage (docs/brian2.md#speed):
   nice -n 10 .venv/bin/python benchmarks/brian2_speed.py --sizes 100 300 1000 3000 10000 \\
-      --steps 200 200 100 20 5 --repeats 3 3 2 2 2 --profile --json speed.json
+      --steps 200 200 100 20 4 --repeats 3 3 3 2 1 --profile --json speed.json
+  nice -n 10 .venv/bin/python benchmarks/brian2_speed.py --sizes 100 1000 --steps 100 50 --repeats 8 4 --flag-overhead
+  nice -n 10 .venv/bin/python benchmarks/brian2_speed.py --blas-only --sizes 100 300 1000 3000 10000
 """
 from __future__ import annotations
 
@@ -84,14 +86,15 @@ def seconds_per_step(net, x, y) -> np.ndarray:
     return np.array([time.perf_counter() - t0, time.process_time() - c0]) / len(x)
 
 
-def profile(net, x, y, counts) -> dict:
-    """Seconds per step of each kind of Brian2 code object (Brian2's profiler), per synapse for the sums."""
+def profile(net, x, y, counts, wall: float) -> dict:
+    """Seconds per step of each kind of Brian2 code object (Brian2's profiler), per synapse for the sums;
+    the rest of ``wall`` (the timed run's seconds per step) is Python's dispatch and the per-run setup."""
     from brian2 import get_device
 
     opts = get_device().build_options
     opts["profile"] = True
     try:
-        wall = seconds_per_step(net, x, y)[0]
+        seconds_per_step(net, x, y)
     finally:
         opts.pop("profile")
     info = [(name, float(t)) for name, t in net.circuit.network.get_profiling_info()]
@@ -104,8 +107,47 @@ def profile(net, x, y, counts) -> dict:
             out[kind] = out.get(kind, 0.0) + t / len(x)
     prof = {k: {"s_per_step": v, "ns_per_synapse": 1e9 * v / counts[k]} for k, v in out.items()}
     prof["neurons, biases, tau_m, inputs"] = {"s_per_step": rest}
-    prof["Python dispatch and run overhead"] = {"s_per_step": wall - sum(out.values()) - rest}
+    prof["rest: Python dispatch, run setup"] = {"s_per_step": max(0.0, wall - sum(out.values()) - rest)}
     return prof
+
+
+def blas_reference(n: int, repeats: int = 5) -> dict:
+    """CPU ns per synapse of the bare numpy/BLAS operations a batch-1 step needs on the real layer shapes
+    (no padding): ``W r`` (forward), ``W^T e`` (feedback) and the outer product ``e r^T`` (gradient)."""
+    from cortical_gle.engines.numpy_.network import blas_single_thread
+
+    spec = network(n)
+    rng = np.random.default_rng(2)
+    Ws = [rng.standard_normal((b, a)) for a, b in zip(spec.sizes[:-1], spec.sizes[1:])]
+    out = {}
+    ops = {"W r": lambda W: W @ np.ones(W.shape[1]), "W^T e": lambda W: W.T @ np.ones(W.shape[0]),
+           "e r^T": lambda W: np.outer(np.ones(W.shape[0]), np.ones(W.shape[1]))}
+    with blas_single_thread():
+        for name, op in ops.items():
+            best = np.inf
+            for _ in range(repeats):
+                c0 = time.process_time()
+                for W in Ws:
+                    op(W)
+                best = min(best, time.process_time() - c0)
+            out[name] = 1e9 * best / sum(W.size for W in Ws)
+    return out
+
+
+def pyramidal_update_seconds(nets: dict, batches: int = 30, calls: int = 100) -> dict:
+    """CPU seconds of one step's pyramidal updates (the code objects holding the divergence flag) per
+    network, called directly, alternating between the networks; minimum over ``batches``."""
+    runners = {k: [o for o in net.circuit.network.objects if o.name.startswith("gle_pyramidal_update_")]
+               for k, (net, _, _) in nets.items()}
+    best = {k: np.inf for k in nets}
+    for r in range(batches):
+        for k in list(nets)[::(-1) ** r]:
+            c0 = time.process_time()
+            for _ in range(calls):
+                for o in runners[k]:
+                    o.run()
+            best[k] = min(best[k], (time.process_time() - c0) / calls)
+    return best
 
 
 def measure(n: int, steps: int, repeats: int, do_profile: bool, flag_overhead: bool) -> dict:
@@ -130,9 +172,9 @@ def measure(n: int, steps: int, repeats: int, do_profile: bool, flag_overhead: b
             with without_divergence_flag():
                 nets["no_flag"] = build(name, kw, spec, x, y)
         best = {k: np.full(2, np.inf) for k in nets}     # (wall, CPU) seconds per step, minimum over repeats
-        for _ in range(repeats):                      # interleaved: both variants see the same load
-            for k, (net, _, _) in nets.items():
-                best[k] = np.minimum(best[k], seconds_per_step(net, x, y))
+        for r in range(repeats):      # interleaved, in alternating order: both variants see the same load
+            for k in list(nets)[::(-1) ** r]:
+                best[k] = np.minimum(best[k], seconds_per_step(nets[k][0], x, y))
         net, built, first = nets["flag"]
         wall, cpu = best["flag"]
         row[key] = {"steps_per_s": 1.0 / wall, "cpu_steps_per_s": 1.0 / cpu, "build_s": built,
@@ -141,8 +183,11 @@ def measure(n: int, steps: int, repeats: int, do_profile: bool, flag_overhead: b
         if "no_flag" in best:
             row[key]["flag_overhead_cpu"] = cpu / best["no_flag"][1] - 1.0
             row[key]["flag_overhead_wall"] = wall / best["no_flag"][0] - 1.0
+            upd = pyramidal_update_seconds(nets)
+            row[key]["flag_cost_s_per_step"] = upd["flag"] - upd["no_flag"]
+            row[key]["flag_cost_of_step"] = (upd["flag"] - upd["no_flag"]) * row[key]["cpu_steps_per_s"]
         if do_profile and kw:     # a separate, shorter run: Brian2's profiler adds a clock read per object
-            row[key]["profile"] = profile(net, x[:max(2, steps // 10)], y[:max(2, steps // 10)], counts)
+            row[key]["profile"] = profile(net, x[:max(2, steps // 10)], y[:max(2, steps // 10)], counts, wall)
         del nets, net
         gc.collect()                                  # free one engine's arrays before the next is built
     for key, val in row.items():
@@ -170,8 +215,9 @@ def print_row(row) -> None:
             continue
         extra = f"  ({val['vs_numpy']:.2f}x numpy, CPU {val['cpu_vs_numpy']:.2f}x)" if "vs_numpy" in val else ""
         if "flag_overhead_cpu" in val:
-            extra += (f"  divergence flag {100 * val['flag_overhead_cpu']:+.1f}% CPU, "
-                      f"{100 * val['flag_overhead_wall']:+.1f}% wall")
+            extra += (f"\n      divergence flag: whole runs {100 * val['flag_overhead_cpu']:+.1f}% CPU, "
+                      f"{100 * val['flag_overhead_wall']:+.1f}% wall; pyramidal updates alone "
+                      f"{1e6 * val['flag_cost_s_per_step']:+.2f} us/step = {100 * val['flag_cost_of_step']:+.2f}% of a step")
         print(f"  {key:15s} {val['steps_per_s']:9.2f} steps/s wall {val['cpu_steps_per_s']:9.2f} CPU  "
               f"{val['ns_per_synapse_step']:7.2f} ns/synapse/step CPU  build {val['build_s']:5.1f} s  "
               f"compile {val['compile_s']:5.1f} s{extra}")
@@ -188,7 +234,14 @@ def main(argv=None):
     ap.add_argument("--profile", action="store_true", help="time each kind of Brian2 code object")
     ap.add_argument("--flag-overhead", action="store_true", help="time Brian2 without the divergence flag too")
     ap.add_argument("--json", default=None, help="also write the rows to this file")
+    ap.add_argument("--blas-only", action="store_true",
+                    help="only the bare BLAS/numpy reference per size (ns per synapse of W r, W^T e, e r^T)")
     args = ap.parse_args(argv)
+    if args.blas_only:
+        for n in args.sizes:
+            ref = blas_reference(n)
+            print(f"{n} neurons: " + ", ".join(f"{k} {v:.2f}" for k, v in ref.items()) + " ns/synapse CPU")
+        return None
     steps = per_size(args.steps, args.sizes, "steps")
     repeats = per_size(args.repeats, args.sizes, "repeats")
     t0 = time.perf_counter()
