@@ -12,7 +12,8 @@ shared machine; every engine computes on one thread) and the CPU time per synaps
 ``--profile`` adds one run (``steps // 10``, at least 2) per Brian2 target and size under Brian2's
 profiler: the wall time per step of each kind of code object (the three synapse sums, each per
 synapse visited, the weight optimizer, the neuron updates); what the timed run took beyond them is
-Python's per-object dispatch and the per-run setup.
+Python's per-object dispatch and the per-run setup.  For the numpy engine it reports (cProfile, CPU)
+the dynamics with the gradients and the optimizer.
 ``--flag-overhead`` times the network once more without the divergence flag of the pyramidal
 update (``diverged_at`` in models/brian2/gle_rate.py), runs interleaved with the flagged ones.
 
@@ -150,6 +151,23 @@ def pyramidal_update_seconds(nets: dict, batches: int = 30, calls: int = 100) ->
     return best
 
 
+def profile_numpy_engine(net, x, y, n_syn: int) -> dict:
+    """CPU seconds per step of the numpy engine's two parts (cProfile): the dynamics with the gradients
+    (``gle_step``: the matrix products) and the optimizer steps (Adam), per synapse too."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile(timer=time.process_time)
+    prof.runcall(net.run, x, y, learn=True, record=())
+    parts = {"dynamics and gradients (gle_step)": 0.0, "Adam (optimizer steps)": 0.0}
+    for (path, _, func), (_, _, _, cumtime, _) in pstats.Stats(prof).stats.items():
+        if func == "gle_step":
+            parts["dynamics and gradients (gle_step)"] += cumtime / len(x)
+        elif func == "step" and path.endswith("optim.py"):
+            parts["Adam (optimizer steps)"] += cumtime / len(x)
+    return {k: {"s_per_step": v, "ns_per_synapse": 1e9 * v / n_syn} for k, v in parts.items()}
+
+
 def measure(n: int, steps: int, repeats: int, do_profile: bool, flag_overhead: bool) -> dict:
     spec = network(n)
     rng = np.random.default_rng(1)
@@ -186,8 +204,11 @@ def measure(n: int, steps: int, repeats: int, do_profile: bool, flag_overhead: b
             upd = pyramidal_update_seconds(nets)
             row[key]["flag_cost_s_per_step"] = upd["flag"] - upd["no_flag"]
             row[key]["flag_cost_of_step"] = (upd["flag"] - upd["no_flag"]) * row[key]["cpu_steps_per_s"]
-        if do_profile and kw:     # a separate, shorter run: Brian2's profiler adds a clock read per object
-            row[key]["profile"] = profile(net, x[:max(2, steps // 10)], y[:max(2, steps // 10)], counts, wall)
+        n_prof = max(2, steps // 10)  # a separate, shorter run: the profilers add a clock read per call
+        if do_profile and kw:
+            row[key]["profile"] = profile(net, x[:n_prof], y[:n_prof], counts, wall)
+        elif do_profile:
+            row[key]["profile"] = profile_numpy_engine(net, x[:n_prof], y[:n_prof], n_syn)
         del nets, net
         gc.collect()                                  # free one engine's arrays before the next is built
     for key, val in row.items():
