@@ -221,6 +221,8 @@ def test_divergence_names_the_step_and_layer_of_the_numpy_engine(target, lr, run
     comparison, since both engines agree to rounding (1e-9 relative, above) until the state overflows.
 
     lr = 10 diverges in the second run (so the step counts across runs), lr = 1000 in the first (layer 1).
+    Both grow over ~100 steps; a state that jumps to within ~1e3 of the float64 range in one step can
+    overflow a step earlier on Brian2 (du/dt in 1/s, docs/brian2.md#divergence), which these runs avoid.
     """
     ref_run, ref = _diverging_runs("numpy", None, lr)
     assert ref_run == run_index, "the run must diverge where this test expects it to"
