@@ -238,7 +238,8 @@ def print_row(row) -> None:
         if "flag_overhead_cpu" in val:
             extra += (f"\n      divergence flag: whole runs {100 * val['flag_overhead_cpu']:+.1f}% CPU, "
                       f"{100 * val['flag_overhead_wall']:+.1f}% wall; pyramidal updates alone "
-                      f"{1e6 * val['flag_cost_s_per_step']:+.2f} us/step = {100 * val['flag_cost_of_step']:+.2f}% of a step")
+                      f"{1e6 * val['flag_cost_s_per_step']:+.2f} us/step = "
+                      f"{100 * val['flag_cost_of_step']:+.2f}% of a step")
         print(f"  {key:15s} {val['steps_per_s']:9.2f} steps/s wall {val['cpu_steps_per_s']:9.2f} CPU  "
               f"{val['ns_per_synapse_step']:7.2f} ns/synapse/step CPU  build {val['build_s']:5.1f} s  "
               f"compile {val['compile_s']:5.1f} s{extra}")
