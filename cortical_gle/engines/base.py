@@ -96,7 +96,10 @@ class GLENetworkContract(Protocol):
         ``target`` is ``(T, B, n_out)`` floats (MSE) or ``(T, B)`` labels (cross-entropy);
         ``learn=True`` updates the parameters after every step (the batch-mean
         gradient; an engine that cannot learn on a batch refuses ``B > 1`` with an
-        error that says so); ``reset=False`` continues from the current state.
+        error that says so); ``reset=False`` continues from the current state.  A state that goes
+        non-finite raises ``DivergenceError`` (engines/numpy_/dynamics.py); the numpy and brian2
+        engines name the step (counted since construction) and the lowest layer whose ``u_pro`` was
+        first non-finite.
         """
 
     def state_snapshot(self):

@@ -6,9 +6,9 @@ Each clip becomes ``n_frames`` log-Mel frames of ``n_mels`` bins (with
 the training set's mean and deviation); each frame is held for
 ``steps_per_frame`` Euler steps.  Training and readout as in :mod:`.classify`.
 Without ``data.path`` the protocol synthesises a spoken-commands set with
-espeak-ng, flite and festival (:mod:`cortical_gle.data.speech_synth`): held-out
+espeak-ng, festival and flite (:mod:`cortical_gle.data.speech_synth`): held-out
 voices for validation and the ``test`` split, the held-out synthesiser
-(festival) for ``test_synth``.  With ``data.augment``, every training clip has
+(flite) for ``test_synth``.  With ``data.augment``, every training clip has
 augmented copies (:mod:`cortical_gle.data.speech_augment`); each epoch draws,
 per clip, the clean clip or one of its copies (seeded by the run seed and the
 epoch).  Validation and test clips are never augmented; the learning-rate
@@ -37,13 +37,15 @@ from .fields import Time
 
 class Synth(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    train_speakers: int = Field(60, ge=2, description="spread evenly over espeak-ng and flite")
+    train_speakers: int = Field(240, ge=2, description="spread evenly over espeak-ng and festival")
     val_speakers: int = Field(12, ge=1, description="held-out espeak-ng voices")
     test_speakers: int = Field(12, ge=1, description="other held-out espeak-ng voices")
-    test_synth_speakers: int = Field(12, ge=1, description="the held-out synthesiser, festival")
+    test_synth_speakers: int = Field(12, ge=1, description="speakers of the held-out synthesiser")
     repetitions: int = Field(4, ge=1)
     snr_db: list[float] = [30.0, 20.0, 10.0]
     seed: int = 0
+    held_out: Literal["flite", "festival"] = Field("flite", description="the synthesiser of test_synth; the "
+                                                   "other one trains next to espeak-ng")
 
 
 class Data(BaseModel):
@@ -84,13 +86,13 @@ def dataset_folder(cfg: Config, log=print) -> Path:
     if cfg.data.path:
         return Path(cfg.data.path)
     s = cfg.data.synth
-    key = hashlib.sha256(json.dumps({**s.model_dump(), "version": 2}, sort_keys=True).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps({**s.model_dump(), "version": 3}, sort_keys=True).encode()).hexdigest()[:12]
     folder = _cache_root(cfg) / f"speech_synth_{key}"
     if not (folder / "DONE").exists():
-        log(f"speech-commands: synthesising a spoken-commands set (espeak-ng, flite, festival) in {folder} ...")
+        log(f"speech-commands: synthesising a spoken-commands set (espeak-ng, festival, flite) in {folder} ...")
         counts = synthesize_speech_commands(folder, s.train_speakers, s.val_speakers, s.test_speakers,
                                             s.test_synth_speakers, s.repetitions, snr_db=tuple(s.snr_db),
-                                            seed=s.seed)
+                                            seed=s.seed, held_out=s.held_out)
         (folder / "DONE").write_text(json.dumps(counts))
     return folder
 

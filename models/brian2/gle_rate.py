@@ -54,10 +54,14 @@ r : 1                               # output rate phi(u_pro), committed at the e
 rp : 1                              # phi'(u_pro), committed at the end of the step
 r_next : 1                          # this step's rate, before the commit
 rp_next : 1
+k_step : integer (linked)           # steps done in this run (the input table's row)
+diverged_at : integer               # 1 + the step of this run at which u_pro was first non-finite; 0: not yet
 """
+#: ``diverged_at`` marks a divergence at its step, as the numpy engine stops at it (NaN fails ``<``)
 PYRAMIDAL_UPDATE = """
 du = (I_basal + b + gamma*err - u)/tau_m
 u_pro = u + tau_r*du
+diverged_at = diverged_at + int(diverged_at == 0 and not (abs(u_pro) < inf))*(k_step + 1)
 u = u + dt*du
 r_next = {phi}
 rp_next = {phi_prime}

@@ -198,3 +198,37 @@ def test_training_in_chunks_of_equal_length(target):
                                             record=("r_out",))["r_out"] for k in (0, 100, 200)]))
     assert max_rel(outs[0], outs[1]) < RTOL
     assert max_rel(nets[0].weights[1], nets[1].weights[1]) < RTOL
+
+
+def _diverging_runs(engine, target, lr):
+    """SGD at a learning rate far too high, in two runs (the second continues, reset=False): the
+    index of the run that raised (None: neither) and the DivergenceError."""
+    from cortical_gle.engines.numpy_.dynamics import DivergenceError
+
+    x, y = stream(400, 2)
+    net = get_engine(engine).build(spec_3layer(), 0.05, seed=1, **({"target": target} if engine == "brian2" else {}))
+    net.configure_learning("sgd", lr)
+    for k, (a, b) in enumerate(((0, 150), (150, 400))):
+        try:
+            net.run(x[a:b], 10 * y[a:b], learn=True, record=(), reset=k == 0)
+        except DivergenceError as err:
+            return k, err
+    return None, None
+
+
+@pytest.mark.parametrize("target", _targets())
+@pytest.mark.parametrize("lr,run_index", [(10.0, 1), (1000.0, 0)])
+def test_divergence_names_the_step_and_layer_of_the_numpy_engine(target, lr, run_index):
+    """A run driven to divergence raises DivergenceError naming the step (counted over runs) and the layer
+    at which ``u_pro`` first went non-finite, as the numpy engine does on the identical run: an exact
+    comparison, since both engines agree to rounding (1e-9 relative, above) until the state overflows.
+
+    lr = 10 diverges in the second run (so the step counts across runs), lr = 1000 in the first (layer 1).
+    Both grow over ~100 steps; a state that jumps to within ~1e3 of the float64 range in one step can
+    overflow a step earlier on Brian2 (du/dt in 1/s, docs/brian2.md#divergence), which these runs avoid.
+    """
+    ref_run, ref = _diverging_runs("numpy", None, lr)
+    assert ref_run == run_index, "the run must diverge where this test expects it to"
+    run, err = _diverging_runs("brian2", target, lr)
+    assert (run, err.step, err.layer) == (ref_run, ref.step, ref.layer)
+    assert str(err) == str(ref)

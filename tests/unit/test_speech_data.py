@@ -28,7 +28,7 @@ def _speakers(root):
 
 
 def test_layout_and_held_out_voices(synth):
-    """No voice (and no espeak-ng accent or variant) is in two splits; festival only in test_synth."""
+    """No voice (and no espeak-ng accent or variant) is in two splits; flite only in test_synth."""
     root, counts = synth
     assert counts == {"train": 40, "val": 20, "test": 20, "test_synth": 60}
     spk = _speakers(root)
@@ -44,11 +44,26 @@ def test_layout_and_held_out_voices(synth):
             if a < b:
                 assert not voices[a] & voices[b] and not parts[a] & parts[b], (a, b)
     engines = {s: {v["engine"] for v in spk.values() if v["split"] == s} for s in counts}
-    assert engines == {"train": {"espeak-ng", "flite"}, "val": {"espeak-ng"}, "test": {"espeak-ng"},
-                       "test_synth": {"festival"}}
-    assert voices["test_synth"] == set(speech_synth.FESTIVAL_VOICES)
+    assert engines == {"train": {"espeak-ng", "festival"}, "val": {"espeak-ng"}, "test": {"espeak-ng"},
+                       "test_synth": {"flite"}}
+    assert voices["test_synth"] == set(speech_synth.FLITE_VOICES)
     audio, sr = sf.read(root / (root / "testing_synth_list.txt").read_text().split()[0])
     assert sr == 16000 and audio.shape == (16000,) and np.abs(audio).max() > 0.05
+
+
+@pytest.mark.skipif(not synthesisers_available(), reason="speech synthesisers not installed (scripts/setup.sh)")
+def test_festival_held_out_instead(tmp_path):
+    """``held_out="festival"``: festival's voices only in test_synth, flite's in training; an unknown
+    synthesiser is refused by name before anything is written."""
+    synthesize_speech_commands(tmp_path / "f", n_train_speakers=2, n_val_speakers=1, n_test_speakers=1,
+                               n_test_synth_speakers=3, repetitions=1, seed=3, held_out="festival")
+    spk = _speakers(tmp_path / "f")
+    voices = {s: {v["voice"] for v in spk.values() if v["split"] == s} for s in ("train", "test_synth")}
+    assert voices["test_synth"] == set(speech_synth.FESTIVAL_VOICES)
+    assert {v["engine"] for v in spk.values() if v["split"] == "train"} == {"espeak-ng", "flite"}
+    with pytest.raises(ValueError, match="held-out synthesiser 'mbrola' is not one of flite, festival"):
+        synthesize_speech_commands(tmp_path / "m", held_out="mbrola")
+    assert not (tmp_path / "m").exists()
 
 
 def test_noise_files_disjoint_per_split(synth, tmp_path):
@@ -83,7 +98,7 @@ def test_noise_split_without_listing(tmp_path):
 
 def test_missing_synthesiser_names_the_debian_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(RuntimeError, match="Debian package\\(s\\) espeak-ng, flite, festival; run scripts/setup.sh"):
+    with pytest.raises(RuntimeError, match="Debian package\\(s\\) espeak-ng, festival, flite; run scripts/setup.sh"):
         synthesize_speech_commands(tmp_path / "out")
     monkeypatch.undo()
     if shutil.which("festival"):

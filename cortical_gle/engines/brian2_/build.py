@@ -112,6 +112,7 @@ def build_circuit(spec, dt_s: float, batch: int, time_unit_s: float) -> Circuit:
         P.err = linked_var(E, "err")
         E.rp = linked_var(P, "rp")
         P.gamma = float(spec.gamma)
+        P.k_step = linked_var(inputs, "k_step")
         if out:
             E.r_soma = linked_var(P, "r")
             E.k_step = linked_var(inputs, "k_step")

@@ -323,6 +323,8 @@ class Brian2GLENetwork:
         c.inputs.k_step_ = 0
         for G in c.weight_holders + c.param_holders:
             G.grad_scale_ = -1.0 / B
+        for P in c.pyramidal:
+            P.diverged_at_ = 0
         self._activate_learning(bool(learn))
         r_before = self.output if ("loss" in record and target is not None) else None
         wanted = [k for k in record if k in _RECORD_SOURCE]
@@ -338,7 +340,7 @@ class Brian2GLENetwork:
         monitors = self._simulate(n_steps, monitored)
         out = self._collect(record, monitors, n_steps, B, target, r_before)
         self.steps_done += n_steps
-        self._after_run(learn)
+        self._after_run(learn, self.steps_done - n_steps)
         return out
 
     def _simulate(self, n_steps: int, monitored: dict) -> dict:
@@ -361,11 +363,11 @@ class Brian2GLENetwork:
             net.remove(*monitors.values())
         return monitors
 
-    def _after_run(self, learn) -> None:
+    def _after_run(self, learn, first_step: int) -> None:
         c = self.circuit
-        for l, P in enumerate(c.pyramidal):
-            if not np.all(np.isfinite(P.u_pro_[:])):
-                raise DivergenceError(l, self.steps_done)
+        diverged = first_divergence([P.diverged_at_[:] for P in c.pyramidal])
+        if diverged is not None:
+            raise DivergenceError(diverged[0], first_step + diverged[1])
         if learn and self.optimizer.get("learn_tau"):
             # the last step's clamps are counted by the next step's counter: count them here instead
             if any(np.any(p.clamped_[:] > 0) for p in c.param_holders):
@@ -453,6 +455,20 @@ class Brian2GLENetwork:
         net._clamp_events = int(meta.get("tau_clamp_events", 0))
         net.extra = json.loads(str(data["extra"])) if "extra" in data else {}
         return net
+
+
+def first_divergence(diverged_at) -> tuple | None:
+    """``(layer, step)`` of the first non-finite ``u_pro`` from the layers' ``diverged_at`` arrays, or ``None``.
+
+    ``diverged_at`` is 1 + the step of the run at which a neuron's ``u_pro`` was first
+    non-finite (0: never).  All layers advance synchronously, so of the layers that
+    diverged at the earliest step the lowest is named, as the numpy engine names it.
+    """
+    first = [(int(d[d > 0].min()) - 1, l) for l, d in enumerate(map(np.asarray, diverged_at)) if np.any(d > 0)]
+    if not first:
+        return None
+    step, layer = min(first)
+    return layer, step
 
 
 def spec_with_tau_m(spec: NetworkSpec, taus) -> NetworkSpec:

@@ -18,10 +18,11 @@ sequences of any length that continue from the current state.  The bridge
   steps; longer sequences are split into chunks (the state carried over as above).
   Inputs and targets are :class:`~.tables.StepTable` static arrays, written per chunk.
 * **One program per structure.**  A program is specific to the spec, ``dt``, batch size,
-  the set of active learning objects (learning off; SGD or Adam; learned ``tau_m``) and
-  the recorded variables; it is compiled on first use into a per-user cache
-  (``$CORTICAL_GLE_CACHE/brian2_standalone``, default ``~/.cache/cortical_gle``) under a
-  hash of all of these and reused by every later network and process.
+  the set of active learning objects (learning off; SGD or Adam; learned ``tau_m``), the
+  recorded variables and the code it is generated from (equations, builder); it is
+  compiled on first use into a per-user cache (``$CORTICAL_GLE_CACHE/brian2_standalone``,
+  default ``~/.cache/cortical_gle``) under a hash of all of these and reused by every
+  later network and process.
 * **Exact arithmetic.**  Compiled with ``-O2 -ffp-contract=off`` and without Brian2's
   default ``-ffast-math -march=native`` (which may reorder sums and fuse multiply-adds),
   so the float64 operations are those of the numpy and Cython targets.
@@ -236,7 +237,8 @@ class StandaloneGLENetwork(Brian2GLENetwork):
                                for layer in structure["layers"]]
         key = json.dumps({"structure": structure, "dt": self.dt, "unit_s": self._unit_s, "batch": c.batch,
                           "active": active, "monitors": [[list(k), v] for k, v in mon.items()], "chunk": chunk,
-                          "flags": STANDALONE_COMPILE_ARGS, "format": _FORMAT, "brian2": _brian2_version()},
+                          "flags": STANDALONE_COMPILE_ARGS, "format": _FORMAT, "brian2": _brian2_version(),
+                          "code": _code_hash()},
                          sort_keys=True, default=str)
         if key in self._programs:
             return self._programs[key]
@@ -270,6 +272,7 @@ class StandaloneGLENetwork(Brian2GLENetwork):
         for start in range(0, n_steps, chunk):
             n = min(chunk, n_steps - start)
             c.inputs.k_step_ = 0        # the row of this chunk's tables
+            healthy = [P.diverged_at_[:] == 0 for P in c.pyramidal]
             for name, table in (("x", x), ("y", y)):
                 padded = np.zeros((rows, table.shape[1]))
                 padded[:n] = table[start:start + n]
@@ -289,6 +292,8 @@ class StandaloneGLENetwork(Brian2GLENetwork):
                     raise RuntimeError(f"standalone result {e['group']}.{e['name']} has {value.size} values, "
                                        f"expected {e['size']}")
                 var.get_value()[...] = value
+            for P, ok in zip(c.pyramidal, healthy):     # a divergence's step in this chunk -> in the run
+                P.diverged_at_[:] = np.where(ok & (P.diverged_at_[:] > 0), P.diverged_at_[:] + start, P.diverged_at_[:])
             for m in manifest["monitors"]:
                 vals = np.fromfile(work / "results" / m["file"], dtype=np.float64).reshape(-1, m["neurons"])
                 if len(vals) != n:
@@ -323,6 +328,16 @@ class StandaloneGLENetwork(Brian2GLENetwork):
     def load(cls, path, target: str | None = None) -> "StandaloneGLENetwork":
         """A network saved by any Brian2 rate target, continued on ``cpp_standalone``."""
         return super().load(path, target="cpp_standalone")
+
+
+def _code_hash() -> str:
+    """A hash of what a program is generated from: the equations and the modules that build the circuit."""
+    from ...resources import data_dir
+
+    here = Path(__file__).parent
+    files = [data_dir("models") / "brian2" / "gle_rate.py"] + [here / f for f in ("build.py", "tables.py",
+                                                                                  "standalone.py")]
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
 
 
 def _brian2_version() -> str:
