@@ -6,7 +6,8 @@ A step = forward dynamics, errors, batch gradients and a per-step Adam update of
 direction).  For every engine and size: ``build_s`` (creating the network), ``first_run_s`` (a 2-step
 run: Brian2's code generation and, on Cython, compilation unless cached; ``compile_s`` is that minus
 two timed steps; on cpp_standalone the program's compilation alone, 0 when it came from the cache
-``$CORTICAL_GLE_CACHE/brian2_standalone``: delete that to time a compilation), then ``steps_per_s`` over ``--steps`` learning steps (minimum wall time over
+``$CORTICAL_GLE_CACHE/brian2_standalone``: delete that to time a compilation), then ``steps_per_s``
+over ``--steps`` learning steps (minimum wall time over
 ``--repeats`` runs: the run least disturbed by other load), the same from CPU time (steadier on a
 shared machine; every engine computes on one thread; CPU time includes the cpp_standalone program,
 a child process) and the CPU time per synapse and step.  ``--profile`` and ``--flag-overhead`` skip

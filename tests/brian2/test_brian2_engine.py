@@ -206,7 +206,10 @@ def _diverging_runs(engine, target, lr):
     from cortical_gle.engines.numpy_.dynamics import DivergenceError
 
     x, y = stream(400, 2)
-    net = get_engine(engine).build(spec_3layer(), 0.05, seed=1, **({"target": target} if engine == "brian2" else {}))
+    options = {"target": target} if engine == "brian2" else {}
+    if target == "cpp_standalone":
+        options["chunk"] = 16           # program calls of 16 steps: the step must count across calls too
+    net = get_engine(engine).build(spec_3layer(), 0.05, seed=1, **options)
     net.configure_learning("sgd", lr)
     for k, (a, b) in enumerate(((0, 150), (150, 400))):
         try:
