@@ -245,7 +245,7 @@ def print_row(row) -> None:
           f"({row['steps']} steps, best of {row['repeats']}):", flush=True)
     for key, val in row.items():
         if isinstance(val, str):
-            print(f"  {key:15s} {val}")
+            print(f"  {key:22s} {val}")
         if not isinstance(val, dict):
             continue
         extra = f"  ({val['vs_numpy']:.2f}x numpy, CPU {val['cpu_vs_numpy']:.2f}x)" if "vs_numpy" in val else ""
@@ -254,7 +254,7 @@ def print_row(row) -> None:
                       f"{100 * val['flag_overhead_wall']:+.1f}% wall; pyramidal updates alone "
                       f"{1e6 * val['flag_cost_s_per_step']:+.2f} us/step = "
                       f"{100 * val['flag_cost_of_step']:+.2f}% of a step")
-        print(f"  {key:15s} {val['steps_per_s']:9.2f} steps/s wall {val['cpu_steps_per_s']:9.2f} CPU  "
+        print(f"  {key:22s} {val['steps_per_s']:9.2f} steps/s wall {val['cpu_steps_per_s']:9.2f} CPU  "
               f"{val['ns_per_synapse_step']:7.2f} ns/synapse/step CPU  build {val['build_s']:5.1f} s  "
               f"compile {val['compile_s']:5.1f} s{extra}")
         for kind, p in val.get("profile", {}).items():
