@@ -17,7 +17,7 @@ whose voices and synthesis method training never hears.  Training speakers are
 spread evenly over espeak-ng and festival: training needs the synthesiser with
 the most distinct methods (diphones cut from recordings and HTS), and a model
 trained on espeak-ng and flite reached only 42 % on festival's voices (MLP, no
-augmentation) against 59 % the other way round (docs/protocols.md).  A speaker
+augmentation, 60 training speakers) against 61 % the other way round (README).  A speaker
 is a voice with its own base pitch and speed; every utterance gets jittered
 pitch, speed and amplitude, a random position in its 1 s clip and background
 noise at one of several signal-to-noise ratios.  Each split has its own
