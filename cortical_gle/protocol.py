@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -42,6 +43,9 @@ class ProtocolBase(BaseModel):
     engines: list[str] = ["numpy"]
     quick: dict = {}
     recording: RecordingSettings | None = None
+    #: settings of the engine the run uses, e.g. ``{target: cpp_standalone}`` for Brian2's code generation;
+    #: checked against the engine at run start (:func:`cortical_gle.engines.engine_options`)
+    engine_options: dict[str, Any] = {}
 
 
 def list_protocols() -> list:

@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from . import __version__
+from .engines import engine_class, engine_options
 from .io import save_figure, write_atomic, write_json
 from .protocol import ProtocolError, find_protocol, load_protocol, protocol_hash
 
@@ -192,6 +193,10 @@ def run_protocol(name_or_path=None, engine: str | None = None, seed: int | None 
     if engine not in cfg.engines:
         raise ProtocolError(f"protocol {path.stem!r} runs on the engine(s) {', '.join(cfg.engines)}; "
                             f"{engine!r} is not one of them")
+    try:
+        engine_class(engine).check_options(cfg.engine_options)
+    except (ValueError, RuntimeError) as err:
+        raise ProtocolError(f"protocol {path.stem!r} on the {engine} engine: {err}") from None
     out_dir = Path(out_dir) if out_dir is not None else Path("runs") / path.stem
     config = {
         "protocol": str(name_or_path), "protocol_file": str(path.resolve()), "engine": engine, "seed": seed,
@@ -223,7 +228,8 @@ def run_protocol(name_or_path=None, engine: str | None = None, seed: int | None 
     ident = {"protocol": path.stem, "task": cfg.task, "engine": engine, "seed": seed, "quick": quick,
              "protocol_hash": config["protocol_hash"], "run_id": config["run_id"], "cortical_gle_version": __version__}
     try:
-        metrics = task.run(cfg, ctx)
+        with engine_options(engine, **cfg.engine_options):   # in force for this run only
+            metrics = task.run(cfg, ctx)
     except KeyboardInterrupt:
         if ctx.recorder is not None:
             ctx.recorder.abort()

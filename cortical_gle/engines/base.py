@@ -118,3 +118,36 @@ class GLENetworkContract(Protocol):
         attribute ``saves_state = False`` (a loaded network then starts at rest).
         Methods an engine cannot offer yet raise ``NotImplementedError`` naming why.
         """
+
+
+class Engine:
+    """What every engine class shares: its options, the ``engine_options`` of a protocol.
+
+    ``OPTIONS`` maps each option an engine knows to what it sets.  ``get_engine(name)`` hands the
+    options in force (:func:`cortical_gle.engines.engine_options`) to the constructor; ``build`` and
+    ``load`` take them as defaults under their explicit keyword arguments.
+    """
+
+    name = ""
+    #: option name: what it sets (none by default: any option is an error naming it)
+    OPTIONS: dict = {}
+
+    def __init__(self, **options):
+        self.options = self.check_option_names(options)
+
+    @classmethod
+    def check_option_names(cls, options: dict) -> dict:
+        unknown = [k for k in options if k not in cls.OPTIONS]
+        if unknown:
+            known = ", ".join(f"{k} ({v})" for k, v in cls.OPTIONS.items()) or "none"
+            raise ValueError(f"engine_options: the {cls.name} engine has no option "
+                             f"{', '.join(map(repr, unknown))}; its options: {known}")
+        return dict(options)
+
+    @classmethod
+    def check_options(cls, options: dict) -> dict:
+        """``options`` if the engine knows every name and value, else an error naming the first bad one.
+
+        Engines with options extend this to check the values (before anything runs).
+        """
+        return cls.check_option_names(options)

@@ -15,13 +15,15 @@ engine's API.  ``target`` chooses Brian2's code generation:
     exactly (:mod:`.standalone`).  The first run of a structure compiles (about a minute
     for three layers); afterwards the fastest target for large networks.
 
-The environment variable ``CORTICAL_GLE_BRIAN2_TARGET`` sets the default (for
-``cortical-gle run ... --engine brian2``).
+A protocol chooses it with ``engine_options.target`` (``cortical-gle run ... --engine brian2
+--set engine_options.target=numpy``); without that, the environment variable
+``CORTICAL_GLE_BRIAN2_TARGET`` sets the default.  An explicit ``target=`` wins over both.
 """
 from __future__ import annotations
 
 import os
 
+from ..base import Engine
 from .network import Brian2GLENetwork, check_spec
 
 TARGETS = ("cython", "numpy", "cpp_standalone")
@@ -53,17 +55,32 @@ def check_target(target: str) -> str:
     return target
 
 
-class Brian2Engine:
+class Brian2Engine(Engine):
     """Builds :class:`Brian2GLENetwork` objects from a :class:`~cortical_gle.spec.NetworkSpec`."""
 
     name = "brian2"
+    OPTIONS = {"target": f"Brian2's code generation, one of {', '.join(TARGETS)}"}
+
+    @classmethod
+    def check_options(cls, options: dict) -> dict:
+        options = super().check_options(options)
+        if "target" in options:
+            try:
+                check_target(options["target"])
+            except (ValueError, RuntimeError) as err:
+                raise type(err)(f"engine_options.target: {err}") from None
+        return options
+
+    def _target(self, target: str | None) -> str | None:
+        """An explicit ``target``, else the protocol's ``engine_options.target`` (``None``: neither)."""
+        return target if target is not None else self.options.get("target")
 
     def build(self, spec, dt, target: str | None = None, **kwargs) -> Brian2GLENetwork:
         """A network for ``spec`` with time step ``dt``; ``target`` as in the module docstring.
 
         ``spec.spiking`` builds the spiking microcircuit (:mod:`.spiking`, docs/brian2-spiking.md).
         """
-        target = check_target(target or os.environ.get("CORTICAL_GLE_BRIAN2_TARGET", DEFAULT_TARGET))
+        target = check_target(self._target(target) or os.environ.get("CORTICAL_GLE_BRIAN2_TARGET", DEFAULT_TARGET))
         if getattr(spec, "spiking", False):
             from .spiking import build_spiking
             return build_spiking(spec, dt, target=target, **kwargs)
@@ -76,6 +93,7 @@ class Brian2Engine:
     def load(self, path, target: str | None = None):
         from ...io import read_npz
 
+        target = self._target(target)
         options = {} if target is None else {"target": check_target(target)}
         meta = read_npz(path, "cortical_gle Brian2 network file")[1]
         if meta.get("engine") == "brian2-spiking":

@@ -4,12 +4,13 @@
 spec with ``spiking = True``, a :class:`SpikingNestNetwork` of NESTML neurons); the
 first use compiles the modules into the per-user cache (``cortical-gle build-nest``).
 """
+from ..base import Engine
 from .build import NestBuildError, build_nest
 from .network import NestGLENetwork
 from .spiking import SpikingNestNetwork
 
 
-class NestEngine:
+class NestEngine(Engine):
     """Builds :class:`NestGLENetwork` objects from a :class:`~cortical_gle.spec.NetworkSpec`."""
 
     name = "nest"

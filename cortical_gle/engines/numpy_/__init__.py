@@ -1,9 +1,10 @@
 """The numpy engine: the project's reference implementation of GLE."""
+from ..base import Engine
 from .dynamics import DivergenceError, GLEParams, GLEState, gle_step
 from .network import GLENetwork
 
 
-class NumpyEngine:
+class NumpyEngine(Engine):
     """Builds :class:`GLENetwork` objects from a :class:`~cortical_gle.spec.NetworkSpec`."""
 
     name = "numpy"
