@@ -15,7 +15,8 @@ An engine is an object with
     ``seed`` draws the default initialisation, which is the same on every
     engine (:func:`cortical_gle.engines.numpy_.network.default_weights`).
     Engine-specific settings (a code-generation target, threads) are keyword
-    arguments; an unknown one is an error that names it.
+    arguments; an unknown one is an error that names it.  A protocol's
+    ``engine_options`` (:class:`Engine`) are their defaults for a run.
 ``load(path)``
     A network saved with :meth:`GLENetworkContract.save` on this engine.
 
