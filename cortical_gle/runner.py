@@ -203,7 +203,8 @@ def run_protocol(name_or_path=None, engine: str | None = None, seed: int | None 
         "quick": quick, "overrides": [list(o) for o in overrides], "protocol_hash": protocol_hash(raw),
         "cortical_gle_version": __version__,
         "units": "times in ms, frequencies in Hz unless a key says otherwise",
-        "resolved": cfg.model_dump(mode="json"),
+        # no engine options: the key stays out, so runs saved before the setting existed resume
+        "resolved": cfg.model_dump(mode="json", exclude={"engine_options"} if not cfg.engine_options else None),
     }
     config["run_id"] = run_identity(config)
     if resume:
