@@ -29,7 +29,7 @@ from ..baselines import train_mlp
 from ..data import default_cache_dir
 from ..data.speech_augment import Augment
 from ..data.speech_commands import CLASS_NAMES, load_speech_commands
-from ..data.speech_synth import synthesize_speech_commands
+from ..data.speech_synth import HELD_OUT_CHOICES, synthesize_speech_commands
 from .classify import (MLP, ClassifierProtocol, LaggedNetwork, Training, confusion_matrix, network_factory,
                        plot_confusion, plot_learning_curves, train_online)
 from .fields import Time
@@ -44,7 +44,7 @@ class Synth(BaseModel):
     repetitions: int = Field(4, ge=1)
     snr_db: list[float] = [30.0, 20.0, 10.0]
     seed: int = 0
-    held_out: Literal["flite", "festival"] = Field("flite", description="the synthesiser of test_synth; the "
+    held_out: Literal[HELD_OUT_CHOICES] = Field(HELD_OUT_CHOICES[0], description="the synthesiser of test_synth; the "
                                                    "other one trains next to espeak-ng")
 
 

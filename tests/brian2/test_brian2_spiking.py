@@ -24,6 +24,14 @@ def test_refuses_phi_that_can_be_negative(phi, output_phi, layer):
         build_spiking(spec, 0.1)
 
 
+def test_refuses_the_standalone_target_by_name():
+    """The spiking circuit runs in Brian2's runtime mode only; cpp_standalone is refused, naming the ones it has."""
+    spec = NetworkSpec.feedforward([1, 2, 1], tau_m=2.0, tau_r=0.5, phi="sigmoid", output_phi="softplus")
+    with pytest.raises(ValueError, match="'cpp_standalone' is not offered for the spiking circuit; available "
+                                         r"\(runtime mode\): cython, numpy"):
+        build_spiking(spec, 0.1, target="cpp_standalone")
+
+
 def test_stationary_population_rate_and_trace_match_the_rate_model():
     r"""Constant input: K Poisson cells fire at r_max phi(u*), and the next layer sees the rate through traces.
 

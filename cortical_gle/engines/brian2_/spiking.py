@@ -149,7 +149,8 @@ class SpikingBrian2Network:
         if np.dtype(dtype) != np.float64:
             raise ValueError(f"the spiking brian2 network computes in float64, got dtype {np.dtype(dtype)}")
         if target not in TARGETS:
-            raise ValueError(f"unknown Brian2 target {target!r}; available (runtime mode): {', '.join(TARGETS)}")
+            raise ValueError(f"Brian2 target {target!r} is not offered for the spiking circuit; available "
+                             f"(runtime mode): {', '.join(TARGETS)}")
         if isinstance(cells_per_unit, bool) or not isinstance(cells_per_unit, (int, np.integer)) or cells_per_unit < 1:
             raise ValueError(f"cells_per_unit must be a positive integer, got {cells_per_unit!r}")
         if not isinstance(chunk_steps, (int, np.integer)) or chunk_steps < 1:
