@@ -77,14 +77,15 @@ class RunContext:
         """Save ``net`` with its ``progress`` (JSON) in one atomic file stamped with :attr:`run_id`."""
         net.save(self.path(name), extra={**progress, "run_id": self.run_id})
 
-    def load_checkpoint(self, name: str, load=None):
+    def load_checkpoint(self, name: str, load=None, resuming_only: bool = True):
         """The network this run saved under ``name`` (its progress in ``net.extra``), or ``None``.
 
-        ``None`` unless resuming and the file exists; a file stamped by another
-        run is refused (:class:`~cortical_gle.protocol.ProtocolError`).
+        ``None`` unless the file exists and (with ``resuming_only``) the run is
+        resuming; a file stamped by another run is refused
+        (:class:`~cortical_gle.protocol.ProtocolError`).
         """
         path = self.path(name)
-        if not (self.resume and path.is_file()):
+        if not ((self.resume or not resuming_only) and path.is_file()):
             return None
         if load is None:
             from .engines import get_engine

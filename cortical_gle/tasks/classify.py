@@ -18,7 +18,7 @@ import time
 from typing import Callable, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..engines import get_engine
 from ..engines.base import GLENetworkContract
@@ -70,6 +70,16 @@ class Training(BaseModel):
     monitor: Literal["val", "test"] = Field("val", description="set whose loss drives the learning-rate plateau: "
                                                                 "'val' (held out from training) or 'test' (the "
                                                                 "paper's code; leaks test information into training)")
+    keep: Literal["last", "best"] = Field("last", description="weights the run ends with and reports: the last "
+                                                              "epoch's, or those of the epoch with the lowest "
+                                                              "monitored loss (early stopping; needs monitor='val')")
+
+    @model_validator(mode="after")
+    def _no_selection_on_test(self):
+        if self.keep == "best" and self.monitor == "test":
+            raise ValueError("training.keep = 'best' picks the epoch by the monitored loss; with "
+                             "training.monitor = 'test' that is model selection on the test set: use monitor = 'val'")
+        return self
 
 
 class MLP(BaseModel):
@@ -190,21 +200,25 @@ def train_online(make_net: Callable[[], GLENetworkContract], train: tuple, evals
     (default ``tr.monitor``).
     Returns per-epoch ``train_acc``, ``train_loss``, ``<set>_acc``, ``<set>_loss``,
     ``lr``, the last predictions ``<set>_pred``, ``train_time_s``, ``n_params``,
-    ``final_<set>_acc`` and the trained network (``net``).
+    ``final_<set>_acc`` and the trained network (``net``).  With ``tr.keep = "best"``
+    the network, the predictions and every ``final_*`` value are those of the
+    epoch with the lowest monitored loss (``kept_epoch``, counted from 1); the
+    weights of that epoch are kept in ``checkpoint_<name>_best.npz``.
     """
     get_train, y_train = train
     n_train = len(y_train)
     monitor = monitor or tr.monitor
     if monitor not in evals:
         raise ValueError(f"training.monitor = {monitor!r}, but the task evaluates only {', '.join(evals)}")
-    ckpt = f"checkpoint_{name}.npz"
+    ckpt, ckpt_best = f"checkpoint_{name}.npz", f"checkpoint_{name}_best.npz"
     net = ctx.load_checkpoint(ckpt)   # only this run's own checkpoint, when resuming
     if net is not None:
         prog = net.extra
     else:
         net = make_net()
         prog = {"epoch": 0, "train_acc": [], "train_loss": [], "lr": [], "best_loss": None, "bad_epochs": 0,
-                "train_time_s": 0.0, **{f"{s}_{k}": [] for s in evals for k in ("acc", "acc_all_steps", "loss")}}
+                "train_time_s": 0.0, "best_epoch": None,
+                **{f"{s}_{k}": [] for s in evals for k in ("acc", "acc_all_steps", "loss")}}
     ctx.partial[name] = prog
     n_batches = (n_train + tr.batch - 1) // tr.batch
     bar = None
@@ -231,16 +245,21 @@ def train_online(make_net: Callable[[], GLENetworkContract], train: tuple, evals
         prog["train_acc"].append(100.0 * correct / n_train)
         prog["train_loss"].append(loss_sum / n_train)
         prog["lr"].append(net.optimizer.lr)
+        preds = {}
         for s, (get, ys) in evals.items():
-            pred, pred_all, loss = evaluate(net, get, len(ys), tr.batch, tr.carry_state, tr.readout_start)
-            prog[f"{s}_acc"].append(100.0 * float(np.mean(pred == ys)))
+            preds[s], pred_all, loss = evaluate(net, get, len(ys), tr.batch, tr.carry_state, tr.readout_start)
+            prog[f"{s}_acc"].append(100.0 * float(np.mean(preds[s] == ys)))
             prog[f"{s}_acc_all_steps"].append(100.0 * float(np.mean(pred_all == ys)))
             prog[f"{s}_loss"].append(loss)
-            prog[f"{s}_pred"] = pred.tolist()
         # halve the learning rate when the monitored loss stops improving (ReduceLROnPlateau)
         loss = prog[f"{monitor}_loss"][-1]
-        if prog["best_loss"] is None or loss < prog["best_loss"]:
-            prog["best_loss"], prog["bad_epochs"] = loss, 0
+        improved = prog["best_loss"] is None or loss < prog["best_loss"]
+        if tr.keep == "last" or improved:
+            prog.update({f"{s}_pred": p.tolist() for s, p in preds.items()})
+        if improved:
+            prog["best_loss"], prog["bad_epochs"], prog["best_epoch"] = loss, 0, epoch + 1
+            if tr.keep == "best":   # written before the progress file: a resume redoes this epoch identically
+                ctx.save_checkpoint(net, ckpt_best, {"epoch": epoch + 1})
         else:
             prog["bad_epochs"] += 1
             if prog["bad_epochs"] > tr.plateau_patience:
@@ -250,12 +269,20 @@ def train_online(make_net: Callable[[], GLENetworkContract], train: tuple, evals
         ctx.save_checkpoint(net, ckpt, prog)   # one atomic file: weights, optimizer and progress agree
     if bar is not None:
         bar.close()
-    res = {k: v for k, v in prog.items() if k not in ("epoch", "best_loss", "bad_epochs")}
+    res = {k: v for k, v in prog.items() if k not in ("epoch", "best_loss", "bad_epochs", "best_epoch")}
     res["n_params"] = int(sum(w.size for w in net.weights) + sum(b.size for b in net.biases))
+    kept = len(res["train_acc"])
+    if tr.keep == "best":
+        kept = prog["best_epoch"]
+        net = ctx.load_checkpoint(ckpt_best, resuming_only=False)
+        if net is None or net.extra.get("epoch") != kept:
+            raise RuntimeError(f"{ctx.path(ckpt_best)} holds epoch {net.extra.get('epoch')}, not the best epoch "
+                               f"{kept}: the run folder was changed under the run")
+    res["kept_epoch"] = kept
     for s in ("train",) + tuple(evals):
-        res[f"final_{s}_acc"] = res[f"{s}_acc"][-1]
+        res[f"final_{s}_acc"] = res[f"{s}_acc"][kept - 1]
     for s in evals:
-        res[f"final_{s}_acc_all_steps"] = res[f"{s}_acc_all_steps"][-1]
+        res[f"final_{s}_acc_all_steps"] = res[f"{s}_acc_all_steps"][kept - 1]
     res["net"] = net
     return res
 
@@ -270,6 +297,8 @@ def plot_learning_curves(ctx, results: dict, sets: tuple, references: dict, titl
             if f"{s}_acc" in res:
                 ep = np.arange(1, len(res[f"{s}_acc"]) + 1)
                 ax.plot(ep, res[f"{s}_acc"], c=f"C{i}", ls=styles.get(s, "-"), label=f"{name} {s}")
+        if res.get("kept_epoch") not in (None, len(res.get("train_acc", []))):
+            ax.axvline(res["kept_epoch"], c=f"C{i}", lw=0.7, ls=":", label=f"{name}: kept epoch (lowest val loss)")
     for j, (label, value) in enumerate(references.items()):
         ax.axhline(value, c=f"0.{3 + 2 * j}", lw=0.7, ls=":", label=label)
     ax.set(xlabel="epoch", ylabel="accuracy (%)", title=title, ylim=(0, 100))
