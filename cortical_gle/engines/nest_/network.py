@@ -16,6 +16,7 @@ and each copy's synapses learn on their own).
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import quantities as pq
@@ -50,7 +51,25 @@ def reset_kernel(new_owner=None):
     return nest
 
 
+def _numba_off_openmp() -> None:
+    """Give numba its ``workqueue`` threading layer in a process that starts NEST first.
+
+    NEST's wheel carries its own libgomp; numba's ``omp`` layer loads the system's.
+    Once NEST has started, launching numba's ``omp`` threads (a parallel kernel of the
+    numpy engine, ``numba.set_num_threads``) makes NEST's next ``ResetKernel``
+    segfault.  Left alone: a layer the user chose (``NUMBA_THREADING_LAYER``) and
+    threads numba already runs (NEST loaded second works).
+    """
+    import numba
+    from numba.np.ufunc import parallel
+
+    if os.environ.get("NUMBA_THREADING_LAYER") or getattr(parallel, "_is_initialized", False):
+        return
+    numba.config.THREADING_LAYER = "workqueue"
+
+
 def _nest():
+    _numba_off_openmp()
     import nest  # imported late: PyNEST prints a banner and starts a kernel
     nest.verbosity = nest.VerbosityLevel.ERROR
     return nest
