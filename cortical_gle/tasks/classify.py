@@ -210,6 +210,8 @@ def train_online(make_net: Callable[[], GLENetworkContract], train: tuple, evals
     monitor = monitor or tr.monitor
     if monitor not in evals:
         raise ValueError(f"training.monitor = {monitor!r}, but the task evaluates only {', '.join(evals)}")
+    if tr.keep == "best" and monitor.startswith("test"):
+        raise ValueError(f"training.keep = 'best' would pick the epoch on the test set {monitor!r}")
     ckpt, ckpt_best = f"checkpoint_{name}.npz", f"checkpoint_{name}_best.npz"
     net = ctx.load_checkpoint(ckpt)   # only this run's own checkpoint, when resuming
     if net is not None:
@@ -273,11 +275,12 @@ def train_online(make_net: Callable[[], GLENetworkContract], train: tuple, evals
     res["n_params"] = int(sum(w.size for w in net.weights) + sum(b.size for b in net.biases))
     kept = len(res["train_acc"])
     if tr.keep == "best":
-        kept = prog["best_epoch"]
+        kept = prog.get("best_epoch")
         net = ctx.load_checkpoint(ckpt_best, resuming_only=False)
-        if net is None or net.extra.get("epoch") != kept:
-            raise RuntimeError(f"{ctx.path(ckpt_best)} holds epoch {net.extra.get('epoch')}, not the best epoch "
-                               f"{kept}: the run folder was changed under the run")
+        held = None if net is None else net.extra.get("epoch")
+        if held is None or held != kept:
+            raise RuntimeError(f"{ctx.path(ckpt_best)} holds {'no network' if net is None else f'epoch {held}'}, "
+                               f"not the best epoch {kept}: the run folder was changed under the run")
     res["kept_epoch"] = kept
     for s in ("train",) + tuple(evals):
         res[f"final_{s}_acc"] = res[f"{s}_acc"][kept - 1]

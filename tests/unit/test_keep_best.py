@@ -61,3 +61,18 @@ def test_resume_keeps_the_same_best_epoch(tmp_path):
 def test_selection_on_the_test_set_is_refused():
     with pytest.raises(ValidationError, match="model selection on the test set"):
         Training(keep="best", monitor="test")
+
+
+def test_a_missing_best_checkpoint_is_named(tmp_path, monkeypatch):
+    """The kept weights come from their own file; a folder changed under the run is an error, not the last
+    epoch's weights reported as the best."""
+    from cortical_gle.runner import RunContext as Ctx
+
+    real = Ctx.save_checkpoint
+
+    def skip_best(self, net, name, progress):
+        if not name.endswith("_best.npz"):
+            real(self, net, name, progress)
+    monkeypatch.setattr(Ctx, "save_checkpoint", skip_best)
+    with pytest.raises(RuntimeError, match="holds no network, not the best epoch"):
+        _train(tmp_path, 3, "best")
