@@ -32,7 +32,7 @@ from ..data.speech_commands import CLASS_NAMES, load_speech_commands
 from ..data.speech_synth import HELD_OUT_CHOICES, synthesize_speech_commands
 from .classify import (MLP, ClassifierProtocol, LaggedNetwork, Training, confusion_matrix, network_factory,
                        plot_confusion, plot_learning_curves, train_online)
-from .fields import Time
+from .fields import NonNegativeTime, Time
 
 
 class Synth(BaseModel):
@@ -66,6 +66,8 @@ class Network(LaggedNetwork):
     n_li: int = Field(100, ge=0)
     tau: Time = 1.0
     steps_per_frame: int = Field(8, ge=1)
+    input_tau: NonNegativeTime = Field(0.0, description="time constant of two exponential low-pass stages on the "
+                                                        "held Mel frames (0: frames held as steps)")
 
 
 class Config(ClassifierProtocol):
@@ -75,6 +77,25 @@ class Config(ClassifierProtocol):
     network: Network = Network()
     training: Training = Training(epochs=120, batch=256, lr=1e-3, plateau_patience=3)
     mlp: MLP = MLP(epochs=60)
+
+
+def smooth_input(x: np.ndarray, tau: float, dt: float) -> np.ndarray:
+    r"""Two exponential low-pass stages of time constant ``tau`` along the steps of ``x (steps, B, n)``.
+
+    Each stage is :math:`y_n = a x_n + (1-a) y_{n-1}` with :math:`a = 1 - e^{-dt/\tau}` (the
+    exact step of :math:`\tau \dot y = x - y` for a held input), started at rest on the first
+    value, so a constant input passes unchanged.  Two stages make the input's slope continuous:
+    a held frame's jump makes GLE's prospective errors ring, and the first layer's update (error
+    times input) then points away from the gradient (README, speech commands).  ``tau = 0``: ``x``.
+    """
+    if tau == 0:
+        return x
+    from scipy.signal import lfilter
+
+    a = -np.expm1(-dt / tau)
+    for _ in range(2):
+        x, _ = lfilter([a], [1.0, a - 1.0], x, axis=0, zi=((1.0 - a) * x[:1]))
+    return x
 
 
 def _cache_root(cfg: Config) -> Path:
@@ -115,7 +136,8 @@ def run(cfg: Config, ctx) -> dict:
     nw, spf = cfg.network, cfg.network.steps_per_frame
 
     def as_steps(x):                             # (B, frames, mels) -> (steps, B, mels)
-        return np.repeat(np.swapaxes(x, 0, 1), spf, axis=0)
+        held = np.repeat(np.swapaxes(x, 0, 1), spf, axis=0)
+        return smooth_input(held, nw.input_tau, cfg.dt).astype(held.dtype, copy=False)
 
     def getter(split):
         return lambda idx: (as_steps(xs[split][idx]), ys[split][idx])
