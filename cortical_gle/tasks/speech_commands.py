@@ -4,7 +4,8 @@
 Each clip becomes ``n_frames`` log-Mel frames of ``n_mels`` bins (with
 ``data.cmn``, less the clip's own mean spectrum; then normalised per bin with
 the training set's mean and deviation); each frame is held for
-``steps_per_frame`` Euler steps.  Training and readout as in :mod:`.classify`.
+``steps_per_frame`` Euler steps and passed through two low-pass stages of time
+constant ``input_tau`` (:func:`smooth_input`).  Training and readout as in :mod:`.classify`.
 Without ``data.path`` the protocol synthesises a spoken-commands set with
 espeak-ng, festival and flite (:mod:`cortical_gle.data.speech_synth`): held-out
 voices for validation and the ``test`` split, the held-out synthesiser
