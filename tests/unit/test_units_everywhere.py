@@ -18,7 +18,7 @@ TIME_KEYS = {
                         "record.trace_length"],
     "phase-advance": ["dt", "neurons.0.tau_m", "neurons.0.tau_r"],
     "mnist1d": ["dt", "network.tau", "training.readout_start"],
-    "speech-commands": ["dt", "network.tau", "training.readout_start"],
+    "speech-commands": ["dt", "network.tau", "network.input_tau", "training.readout_start"],
     "ephys-comparison": ["generate.duration", "generate.dt", "generate.tau_noise", "skip"],
 }
 
