@@ -34,20 +34,19 @@ def main() -> None:
     args = ap.parse_args()
     config = yaml.safe_load((args.run_dir / "config.yaml").read_text())
     cfg = task.Config(**config["resolved"])
-    tau_in = cfg.network.input_tau if args.input_tau is None else args.input_tau
+    if args.input_tau is not None:
+        cfg.network.input_tau = args.input_tau
     data = task.load_speech_commands(task.dataset_folder(cfg), cfg.data.n_mels, cfg.data.n_frames,
                                      cache_dir=task._cache_root(cfg))
-    cmn = (lambda x: x - x.mean(axis=-2, keepdims=True)) if cfg.data.cmn else (lambda x: x)
-    mean, std = cmn(data["x_train"]).mean(axis=(0, 1)), cmn(data["x_train"]).std(axis=(0, 1)) + 1e-6
     idx = np.random.default_rng(5).choice(len(data["y_train"]), args.batch, replace=False)
-    held = np.repeat(np.swapaxes((cmn(data["x_train"][idx]) - mean) / std, 0, 1), cfg.network.steps_per_frame, 0)
-    x = task.smooth_input(held, tau_in, cfg.dt)
+    norm = task.standardiser(cfg, data["x_train"])
+    x = task.frames_to_steps(norm(data["x_train"][idx]), cfg.network, cfg.dt)
     y = np.broadcast_to(data["y_train"][idx], (len(x), len(idx)))
     nets = {"fresh network": network_factory(cfg.network, cfg.data.n_mels, len(task.CLASS_NAMES), cfg.dt,
                                              cfg.training.lr, config["seed"])()}
     for path in sorted(args.run_dir.glob("checkpoint_*.npz")):
         nets[path.name] = get_engine("numpy").load(path)
-    print(f"input_tau = {tau_in:g}, {args.batch} training clips, {len(x)} steps each")
+    print(f"input_tau = {cfg.network.input_tau:g}, {args.batch} training clips, {len(x)} steps each")
     for name, net in nets.items():
         xs = x.astype(net.dtype)
         g, b = net.accumulate_gradients(xs, y, learn_tau=False), bptt_gradient(net, xs, y)

@@ -99,6 +99,23 @@ def smooth_input(x: np.ndarray, tau: float, dt: float) -> np.ndarray:
     return x
 
 
+def standardiser(cfg: Config, x_train: np.ndarray):
+    """The input normalisation, fitted on the training clips ``(clips, frames, mels)``: with ``data.cmn``
+    each clip less its mean log spectrum (cepstral mean normalisation: that mean holds the channel, i.e.
+    synthesiser, room and level), then each Mel bin standardised with the training set's mean and deviation."""
+    cmn = (lambda x: x - x.mean(axis=-2, keepdims=True)) if cfg.data.cmn else (lambda x: x)
+    centred = cmn(x_train)
+    mean, std = centred.mean(axis=(0, 1)), centred.std(axis=(0, 1)) + 1e-6
+    return lambda x: (cmn(x) - mean) / std
+
+
+def frames_to_steps(x: np.ndarray, nw: Network, dt: float) -> np.ndarray:
+    """Clips ``(B, frames, mels)`` as network input ``(steps, B, mels)``: each frame held for
+    ``nw.steps_per_frame`` steps, then smoothed with ``nw.input_tau`` (:func:`smooth_input`)."""
+    held = np.repeat(np.swapaxes(x, 0, 1), nw.steps_per_frame, axis=0)
+    return smooth_input(held, nw.input_tau, dt).astype(held.dtype, copy=False)
+
+
 def _cache_root(cfg: Config) -> Path:
     return Path(cfg.data.cache_dir) if cfg.data.cache_dir else default_cache_dir()
 
@@ -125,20 +142,16 @@ def run(cfg: Config, ctx) -> dict:
                                 augment=cfg.data.augment)
     splits = data["splits"]                      # train, val, test (+ test_synth)
     tests = [s for s in splits if s.startswith("test")]
-    # cepstral mean normalisation: a clip's mean log spectrum holds the channel (synthesiser, room, level)
-    cmn = (lambda x: x - x.mean(axis=-2, keepdims=True)) if cfg.data.cmn else (lambda x: x)
-    mean = cmn(data["x_train"]).mean(axis=(0, 1))
-    std = cmn(data["x_train"]).std(axis=(0, 1)) + 1e-6
-    xs = {s: (cmn(data[f"x_{s}"]) - mean) / std for s in splits}
+    norm = standardiser(cfg, data["x_train"])
+    xs = {s: norm(data[f"x_{s}"]) for s in splits}
     ys = {s: data[f"y_{s}"] for s in splits}
     # variant 0 is the clean clip, 1.. its augmented copies
-    train_variants = np.concatenate([xs["train"][None], (cmn(data["x_train_aug"]) - mean) / std]) \
+    train_variants = np.concatenate([xs["train"][None], norm(data["x_train_aug"])]) \
         if "x_train_aug" in data else xs["train"][None]
-    nw, spf = cfg.network, cfg.network.steps_per_frame
+    nw = cfg.network
 
-    def as_steps(x):                             # (B, frames, mels) -> (steps, B, mels)
-        held = np.repeat(np.swapaxes(x, 0, 1), spf, axis=0)
-        return smooth_input(held, nw.input_tau, cfg.dt).astype(held.dtype, copy=False)
+    def as_steps(x):
+        return frames_to_steps(x, nw, cfg.dt)
 
     def getter(split):
         return lambda idx: (as_steps(xs[split][idx]), ys[split][idx])
