@@ -163,3 +163,19 @@ def test_teacher_student_recovers_weights():
     err = max(np.abs(a - b).max() for a, b in zip(student.weights + student.biases, teacher.weights + teacher.biases))
     assert start > 0.05
     assert err < 1e-3
+
+
+@pytest.mark.equations
+def test_gle_gradients_from_a_carried_state_continue_the_sequence(small):
+    """GLE's update is a sum over steps of local terms, so summing it over ``x[30:]`` from the state
+    ``x[:30]`` leaves must equal the sum over all of ``x`` minus the sum over ``x[:30]`` (float64
+    summation-order rounding only: rel 1e-10).  Catches a start from rest instead of the state."""
+    net, x, y = small
+    whole = net.accumulate_gradients(x, y)
+    head = net.accumulate_gradients(x[:30], y[:30])
+    carried = net.state_snapshot()
+    tail = net.accumulate_gradients(x[30:], y[30:], initial_state=carried)
+    np.testing.assert_allclose(flatten(tail), flatten(whole) - flatten(head), rtol=1e-10,
+                               atol=1e-10 * np.abs(flatten(whole)).max())
+    rest = net.accumulate_gradients(x[30:], y[30:])
+    assert np.abs(flatten(rest) - flatten(tail)).max() > 1e-3 * np.abs(flatten(tail)).max()

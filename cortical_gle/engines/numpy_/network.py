@@ -389,14 +389,18 @@ class GLENetwork:
                     arr[t] = getattr(st, name)
         return out
 
-    def accumulate_gradients(self, x, target, learn_tau: bool = True) -> dict:
+    def accumulate_gradients(self, x, target, learn_tau: bool = True, initial_state=None) -> dict:
         """Sum of GLE's local gradients over a sequence, weights held fixed.
 
         Returns lists ``W``, ``b`` (and ``tau_m``, ``tau_r``) shaped like :attr:`weights`,
-        directly comparable with :func:`.bptt.bptt_gradient` on the same input.
+        directly comparable with :func:`.bptt.bptt_gradient` on the same input and
+        ``initial_state`` (a :meth:`state_snapshot`; rest by default).
         """
         x = np.asarray(x)
-        self.reset(x.shape[1])
+        if initial_state is None:
+            self.reset(x.shape[1])
+        else:
+            self.restore_state(initial_state)
         keep = self.grads.tau_m, self.grads.tau_r
         if learn_tau:
             self.grads.tau_m = np.zeros_like(self.params.tau_m)
