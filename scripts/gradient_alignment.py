@@ -5,7 +5,8 @@
 Loads the run's settings and data, takes ``--batch`` training sequences (clean, fixed seed), and
 prints, for a fresh network (the run's seed) and each checkpoint in RUN_DIR, the cosine between
 GLE's update (``accumulate_gradients``, from rest) and ``bptt_gradient`` for every weight matrix,
-and the ratio of their norms.  ``--input-tau`` overrides speech's ``network.input_tau`` (README,
+and the ratio of their norms; then each layer's error units (rms of ``e``, and the rms of its
+step-to-step change over that: about 2 for an error that flips sign every step).  ``--input-tau`` overrides speech's ``network.input_tau`` (README,
 speech commands).
 """
 from __future__ import annotations
@@ -71,10 +72,11 @@ def main() -> None:
     if name not in TASKS:
         raise SystemExit(f"{args.run_dir} is a {name!r} run; this script reads {', '.join(TASKS)}")
     cfg, n_in, n_classes, y_train, steps = TASKS[name](config["resolved"], args)
-    idx = np.random.default_rng(5).choice(len(y_train), 2 * args.batch, replace=False)
-    x, x_before = steps(idx[: args.batch]), steps(idx[args.batch:])
-    y = np.broadcast_to(y_train[idx[: args.batch]], (len(x), args.batch))
-    y_before = np.broadcast_to(y_train[idx[args.batch:]], (len(x), args.batch))
+    idx = np.random.default_rng(5).choice(len(y_train), args.batch, replace=False)
+    before = np.random.default_rng(6).choice(np.setdiff1d(np.arange(len(y_train)), idx), args.batch, replace=False)
+    x, x_before = steps(idx), steps(before)
+    y = np.broadcast_to(y_train[idx], (len(x), args.batch))
+    y_before = np.broadcast_to(y_train[before], (len(x), args.batch))
     nets = {"fresh network": network_factory(cfg.network, n_in, n_classes, cfg.dt, cfg.training.lr,
                                              config["seed"])()}
     for path in sorted(args.run_dir.glob("checkpoint_*.npz")):
@@ -93,6 +95,13 @@ def main() -> None:
         print(f"{label:28s} cos(GLE, BPTT) per W: {per}; all: {_cos(flatten(g), flatten(b)):.3f}; "
               f"|GLE| / |BPTT| = {np.linalg.norm(flatten(g)) / np.linalg.norm(flatten(b)):.2f}, "
               f"|BPTT| = {np.linalg.norm(flatten(b)):.3g}")
+        if start is not None:
+            net.restore_state(start)
+        e = net.run(xs, y, record=("e",), reset=start is None)["e"]
+        rms = np.sqrt((e ** 2).mean(axis=(0, 2, 3)))
+        flip = np.sqrt((np.diff(e, axis=0) ** 2).mean(axis=(0, 2, 3))) / rms
+        print(f"{'':28s} rms e per layer: {', '.join(f'{v:.3g}' for v in rms)}; "
+              f"step change / rms: {', '.join(f'{v:.2f}' for v in flip)}")
 
 
 if __name__ == "__main__":
