@@ -7,10 +7,10 @@ from .spec import LayerSpec, NetworkSpec
 
 
 def lagged_mlp_network(n_in: int, n_out: int, n_hidden: int, n_le: int, n_li: int, tau: float, dt: float,
-                       beta: float = 1.0, **spec_kwargs) -> NetworkSpec:
+                       beta: float = 1.0, li_tau_r: float | None = None, **spec_kwargs) -> NetworkSpec:
     """The paper's end-to-end GLE classifier: ``n_hidden`` layers of ``n_le`` LE + ``n_li`` LI units.
 
-    LE units have ``tau_m = tau_r = tau``; LI units ``tau_r = dt`` with half of
+    LE units have ``tau_m = tau_r = tau``; LI units ``tau_r = dt`` (or ``li_tau_r``) with half of
     them ``tau_m = tau / 2`` and half ``tau_m = tau``.  As in the paper's code
     the first layer (input to units) is linear, the other hidden layers tanh,
     the output linear with cross-entropy and ``tau_m = tau_r = tau``;
@@ -18,7 +18,7 @@ def lagged_mlp_network(n_in: int, n_out: int, n_hidden: int, n_le: int, n_li: in
     """
     half = n_li // 2
     tau_m = np.concatenate([np.full(n_le, tau), np.full(half, tau / 2), np.full(n_li - half, tau)])
-    tau_r = np.concatenate([np.full(n_le, tau), np.full(n_li, dt)])
+    tau_r = np.concatenate([np.full(n_le, tau), np.full(n_li, dt if li_tau_r is None else li_tau_r)])
     hidden = tuple(LayerSpec(n_le + n_li, tau_m, tau_r, "linear" if i == 0 else "tanh") for i in range(n_hidden))
     out = LayerSpec(n_out, tau, tau, "linear")
     return NetworkSpec(n_in, hidden + (out,), beta=beta, loss="cross_entropy", prospective_errors=True,

@@ -42,6 +42,9 @@ class LaggedNetwork(BaseModel):
     feedback: Literal[FEEDBACKS] = Field("transpose", description="top-down weights of GLE (docs/hypotheses.md); "
                                          "the MLP baseline keeps exact backprop")
     feedback_decay: float = Field(0.1, ge=0, description="weight decay lambda of the kolen_pollack rule")
+    li_tau_r: Time | None = Field(None, description="tau_r of the LI units (None: dt, the paper's, no look-ahead); "
+                                  "a larger value bounds their error unit's gain by tau_m / li_tau_r (README, "
+                                  "\"Why GLE's update leaves the gradient\")")
 
 
 def network_factory(nw: LaggedNetwork, n_in: int, n_out: int, dt: float, lr: float, seed: int,
@@ -49,7 +52,7 @@ def network_factory(nw: LaggedNetwork, n_in: int, n_out: int, dt: float, lr: flo
     """A function that builds the classifier on ``engine`` with per-step Adam (what :func:`train_online` calls)."""
     def make_net() -> GLENetworkContract:
         spec = lagged_mlp_network(n_in, n_out, nw.n_hidden, nw.n_le, nw.n_li, nw.tau, dt, nw.beta,
-                                  feedback=nw.feedback, feedback_decay=nw.feedback_decay)
+                                  li_tau_r=nw.li_tau_r, feedback=nw.feedback, feedback_decay=nw.feedback_decay)
         net = get_engine(engine).build(spec, dt, dtype=nw.dtype, seed=seed)
         net.configure_learning("adam", lr=lr)
         return net

@@ -212,3 +212,19 @@ def test_silenced_errors_leave_the_forward_pass_unchanged_at_gamma_0():
         assert not net.state.v.any() and not net.state.e.any() and not net.state.top.any()
         b = net.run(x, record=("r_out",), reset=False)["r_out"]
         assert np.array_equal(a, b) == same
+
+
+def test_li_tau_r_sets_only_the_li_units_look_ahead_and_is_refused_below_dt():
+    """``network.li_tau_r``: LI units get it as tau_r (LE units and the output keep tau); None is the
+    paper's dt; a value below dt is refused when the network is built, naming tau_r."""
+    def tau_r(**kw):
+        return network_factory(LaggedNetwork(n_hidden=2, n_le=3, n_li=4, tau=1.2, **kw), 1, 2, 0.2, 1e-3,
+                               seed=0)().spec.layers
+    for layer in tau_r()[:-1]:
+        np.testing.assert_array_equal(layer.tau_r, [1.2] * 3 + [0.2] * 4)
+    layers = tau_r(li_tau_r="400 us")
+    for layer in layers[:-1]:
+        np.testing.assert_allclose(layer.tau_r, [1.2] * 3 + [0.4] * 4, rtol=1e-12)
+    np.testing.assert_array_equal(layers[-1].tau_r, 1.2)
+    with pytest.raises(ValueError, match="tau_r"):
+        tau_r(li_tau_r=0.1)
