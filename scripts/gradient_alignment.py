@@ -1,13 +1,14 @@
 """GLE's summed weight update against the exact BPTT gradient, per layer, for a speech-commands or MNIST-1D run.
 
-    python scripts/gradient_alignment.py RUN_DIR [--input-tau T] [--batch 64]
+    python scripts/gradient_alignment.py RUN_DIR [--carried] [--input-tau T] [--batch 64]
 
 Loads the run's settings and data, takes ``--batch`` training sequences (clean, fixed seed), and
 prints, for a fresh network (the run's seed) and each checkpoint in RUN_DIR, the cosine between
-GLE's update (``accumulate_gradients``, from rest) and ``bptt_gradient`` for every weight matrix,
-and the ratio of their norms; then each layer's error units (rms of ``e``, and the rms of its
-step-to-step change over that: about 2 for an error that flips sign every step).  ``--input-tau`` overrides speech's ``network.input_tau`` (README,
-speech commands).
+GLE's update (``accumulate_gradients``) and ``bptt_gradient`` for every weight matrix, and the
+ratio of their norms; then each layer's error units (rms of ``e``, and the rms of its step-to-step
+change over that: about 2 for an error that flips sign every step).  Both start from rest, or with
+``--carried`` from the state another batch leaves (MNIST-1D trains with ``carry_state``).
+``--input-tau`` overrides speech's ``network.input_tau`` (README, speech commands).
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from cortical_gle.engines import get_engine
 from cortical_gle.data.mnist1d import as_steps, load_mnist1d
+from cortical_gle.engines import get_engine
 from cortical_gle.engines.numpy_.bptt import bptt_gradient, flatten
 from cortical_gle.tasks import mnist1d, speech_commands
 from cortical_gle.tasks.classify import network_factory
@@ -50,6 +51,8 @@ def mnist1d_batch(resolved: dict, args) -> tuple:
         raise SystemExit("--input-tau is a speech-commands setting")
     d = cfg.data
     data = load_mnist1d(d.final_seq_length, seed=d.seed, cache_dir=d.cache_dir)
+    if d.n_train:
+        data["x"], data["y"] = data["x"][: d.n_train], data["y"][: d.n_train]
     train_idx = task.validation_split(len(data["y"]), d.n_val, d.seed)[1]
     x, y = data["x"][train_idx], data["y"][train_idx]
     return cfg, 1, 10, y, lambda idx: as_steps(x[idx], d.upsample)

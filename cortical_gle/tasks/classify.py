@@ -43,8 +43,8 @@ class LaggedNetwork(BaseModel):
                                          "the MLP baseline keeps exact backprop")
     feedback_decay: float = Field(0.1, ge=0, description="weight decay lambda of the kolen_pollack rule")
     li_tau_r: Time | None = Field(None, description="tau_r of the LI units (None: dt, the paper's, no look-ahead); "
-                                  "a larger value bounds their error unit's gain by tau_m / li_tau_r (README, "
-                                  "\"Why GLE's update leaves the gradient\")")
+                                  "a larger one lowers their error unit's gain for a sign flip every step from "
+                                  "2 tau_m/dt - 1 to (2 tau_m - dt)/(2 li_tau_r - dt) (docs/model.md)")
 
 
 def network_factory(nw: LaggedNetwork, n_in: int, n_out: int, dt: float, lr: float, seed: int,
