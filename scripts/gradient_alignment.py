@@ -101,8 +101,10 @@ def main() -> None:
         if start is not None:
             net.restore_state(start)
         e = net.run(xs, y, record=("e",), reset=start is None)["e"]
-        rms = np.sqrt((e ** 2).mean(axis=(0, 2, 3)))
-        flip = np.sqrt((np.diff(e, axis=0) ** 2).mean(axis=(0, 2, 3))) / rms
+        sizes = [len(w) for w in net.weights]       # the record pads every layer to the widest
+        rms = np.array([np.sqrt((e[:, l, :, :n] ** 2).mean()) for l, n in enumerate(sizes)])
+        flip = np.array([np.sqrt((np.diff(e[:, l, :, :n], axis=0) ** 2).mean())
+                         for l, n in enumerate(sizes)]) / rms
         print(f"{'':28s} rms e per layer: {', '.join(f'{v:.3g}' for v in rms)}; "
               f"step change / rms: {', '.join(f'{v:.2f}' for v in flip)}")
 
