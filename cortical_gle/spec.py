@@ -103,6 +103,14 @@ class NetworkSpec:
     feedback_decay : float
         Weight decay ``lambda`` of the Kolen-Pollack rule (per unit of learning rate:
         each step multiplies ``W`` and ``B`` by ``1 - lr lambda``); unused otherwise.
+    error_tau : quantity, float or None
+        Floor on the error units' relaxation time: each error unit relaxes with
+        ``tau_v = max(tau_r, error_tau)`` instead of its neuron's ``tau_r`` (None: the paper's
+        ``tau_v = tau_r``).  It bounds the gain of an LI unit's error unit for content that
+        flips sign every step from ``(2 tau_m - dt) / (2 tau_r - dt)`` to
+        ``(2 tau_m - dt) / (2 tau_v - dt)`` and adds a lag ``tau_v - tau_r`` to its error
+        (docs/model.md, "Where it is approximate").  Only the numpy engine implements it
+        (:meth:`require_paper_error_units`).
     time_unit : quantity
         Unit in which plain-number time constants are read.
     spiking : bool
@@ -120,6 +128,7 @@ class NetworkSpec:
     loss: str = "mse"
     feedback: str = "transpose"
     feedback_decay: float = 0.1
+    error_tau: object = None
     time_unit: object = pq.ms
     spiking: bool = False
     r_max: float = 200.0
@@ -144,6 +153,8 @@ class NetworkSpec:
             raise ValueError(f"unknown feedback hypothesis {self.feedback!r}; known: {', '.join(FEEDBACKS)}")
         if not (np.isfinite(self.feedback_decay) and self.feedback_decay >= 0):
             raise ValueError(f"feedback_decay must be finite and >= 0, got {self.feedback_decay}")
+        if self.error_tau is not None:
+            object.__setattr__(self, "error_tau", float(_as_tau(self.error_tau, 1, "error_tau", self.time_unit)[0]))
         if not isinstance(self.spiking, (bool, np.bool_)):
             raise ValueError(f"spiking must be true or false, got {self.spiking!r}")
         if isinstance(self.r_max, (bool, np.bool_)) or not isinstance(self.r_max, (int, float, np.number)) \
@@ -163,6 +174,12 @@ class NetworkSpec:
             raise ValueError(f"the {engine} engine implements only feedback 'transpose' (exact weight transport); "
                              f"feedback {self.feedback!r} ({FEEDBACK_REFERENCES[self.feedback]}) runs on the "
                              "numpy engine")
+
+    def require_paper_error_units(self, engine: str) -> None:
+        """For engines whose error units relax with ``tau_r``: refuse ``error_tau`` by name."""
+        if self.error_tau is not None:
+            raise ValueError(f"the {engine} engine's error units relax with tau_r (the paper's); error_tau "
+                             f"= {self.error_tau:g} (a floor on that relaxation time) runs on the numpy engine")
 
     # -- convenience -------------------------------------------------------
     @classmethod
@@ -213,6 +230,9 @@ class NetworkSpec:
                         f"{name} of layer {i} neuron {j} is {tau[j]:g}, below dt = {dt:g} "
                         f"({self.time_unit.dimensionality.string}): forward Euler needs dt <= every tau"
                     )
+        if self.error_tau is not None and self.error_tau < dt * (1 - 1e-12):
+            raise ValueError(f"error_tau is {self.error_tau:g}, below dt = {dt:g} "
+                             f"({self.time_unit.dimensionality.string}): forward Euler needs dt <= every tau")
 
     def to_dict(self) -> dict:
         unit = self.time_unit.dimensionality.string
@@ -231,6 +251,7 @@ class NetworkSpec:
                 {"size": l.size, "tau_m": l.tau_m.tolist(), "tau_r": l.tau_r.tolist(), "phi": l.phi, "bias": l.bias}
                 for l in self.layers
             ],
+            **({} if self.error_tau is None else {"error_tau": self.error_tau}),   # absent: the paper's
         }
 
     @classmethod
@@ -241,7 +262,7 @@ class NetworkSpec:
             for l in d["layers"]
         )
         kw = {k: d[k] for k in ("gamma", "beta", "prospective_errors", "loss", "feedback",
-                                       "feedback_decay", "spiking", "r_max") if k in d}
+                                       "feedback_decay", "error_tau", "spiking", "r_max") if k in d}
         return cls(d["n_in"], layers, time_unit=unit, **kw)
 
     def to_json(self) -> str:

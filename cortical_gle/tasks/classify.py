@@ -45,6 +45,10 @@ class LaggedNetwork(BaseModel):
     li_tau_r: Time | None = Field(None, description="tau_r of the LI units (None: dt, the paper's, no look-ahead); "
                                   "a larger one lowers their error unit's gain for a sign flip every step from "
                                   "2 tau_m/dt - 1 to (2 tau_m - dt)/(2 li_tau_r - dt) (docs/model.md)")
+    error_tau: Time | None = Field(None, description="floor on the error units' relaxation time (None: tau_r, the "
+                                   "paper's): bounds an LI unit's error-unit gain for a sign flip every step at "
+                                   "(2 tau_m - dt)/(2 error_tau - dt) and lags its error by error_tau - dt; "
+                                   "the forward units keep their memory (docs/model.md)")
 
 
 def network_factory(nw: LaggedNetwork, n_in: int, n_out: int, dt: float, lr: float, seed: int,
@@ -52,7 +56,8 @@ def network_factory(nw: LaggedNetwork, n_in: int, n_out: int, dt: float, lr: flo
     """A function that builds the classifier on ``engine`` with per-step Adam (what :func:`train_online` calls)."""
     def make_net() -> GLENetworkContract:
         spec = lagged_mlp_network(n_in, n_out, nw.n_hidden, nw.n_le, nw.n_li, nw.tau, dt, nw.beta,
-                                  li_tau_r=nw.li_tau_r, feedback=nw.feedback, feedback_decay=nw.feedback_decay)
+                                  li_tau_r=nw.li_tau_r, feedback=nw.feedback, feedback_decay=nw.feedback_decay,
+                                  error_tau=nw.error_tau)
         net = get_engine(engine).build(spec, dt, dtype=nw.dtype, seed=seed)
         net.configure_learning("adam", lr=lr)
         return net

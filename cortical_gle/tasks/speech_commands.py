@@ -184,8 +184,8 @@ def run(cfg: Config, ctx) -> dict:
             x_tr = train_variants.reshape(-1, train_variants.shape[2] * train_variants.shape[3])
             res = train_mlp(x_tr, np.tile(ys["train"], len(train_variants)), flat["test"], ys["test"],
                             hidden=tuple(m.hidden), epochs=m.epochs, lr=m.lr, batch=m.batch, seed=ctx.seed,
-                            extra_tests={s: (flat[s], ys[s]) for s in tests if s != "test"})
-            for s in tests:
+                            extra_tests={s: (flat[s], ys[s]) for s in splits if s not in ("train", "test")})
+            for s in [s for s in splits if s != "train"]:   # val reported too, so data and settings can be chosen without a test set
                 res[f"{s}_pred"] = np.asarray(res[f"{s}_pred"]).tolist()
                 res[f"final_{s}_acc"] = res[f"{s}_acc"][-1]
             res["final_train_acc"] = res["train_acc"][-1]

@@ -24,4 +24,7 @@ def test_quick_speech_protocol(tmp_path, monkeypatch):
     assert gle["kept_epoch"] == 1 + gle["val_loss"].index(min(gle["val_loss"]))   # keep: best
     assert (tmp_path / "run" / "checkpoint_gle_best.npz").is_file()
     assert m["final_test_acc"]["mlp"] > 40 and m["final_test_synth_acc"]["mlp"] > 31
+    mlp = m["methods"]["mlp"]    # validation (held-out voices) reported per epoch, near its test accuracy
+    assert len(mlp["val_acc"]) == len(mlp["test_acc"]) and mlp["final_val_acc"] == mlp["val_acc"][-1] > 30
+    assert len(mlp["val_pred"]) == m["n_val"]
     assert (tmp_path / "run" / "confusion_matrix.png").exists()

@@ -17,8 +17,9 @@ TIME_KEYS = {
                         "timing.t_init", "timing.t_train", "learning.tau_min", "record.loss_every",
                         "record.trace_length"],
     "phase-advance": ["dt", "neurons.0.tau_m", "neurons.0.tau_r"],
-    "mnist1d": ["dt", "network.tau", "network.li_tau_r", "training.readout_start"],
-    "speech-commands": ["dt", "network.tau", "network.li_tau_r", "network.input_tau", "training.readout_start"],
+    "mnist1d": ["dt", "network.tau", "network.li_tau_r", "network.error_tau", "training.readout_start"],
+    "speech-commands": ["dt", "network.tau", "network.li_tau_r", "network.error_tau", "network.input_tau",
+                        "training.readout_start"],
     "ephys-comparison": ["generate.duration", "generate.dt", "generate.tau_noise", "skip"],
 }
 

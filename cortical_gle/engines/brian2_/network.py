@@ -488,3 +488,4 @@ def check_spec(spec: NetworkSpec) -> None:
         raise ValueError(f"the brian2 engine supports loss 'mse' only, got {spec.loss!r} (a softmax output couples "
                          "the output neurons; cross-entropy runs on the numpy engine)")
     spec.require_exact_feedback("brian2")
+    spec.require_paper_error_units("brian2")

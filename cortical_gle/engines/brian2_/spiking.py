@@ -86,6 +86,7 @@ def check_spiking_spec(spec: NetworkSpec) -> None:
         raise ValueError(f"the spiking brian2 network implements loss 'mse' only, got {spec.loss!r} "
                          "(cross-entropy runs on the rate engines)")
     spec.require_exact_feedback("spiking brian2")
+    spec.require_paper_error_units("spiking brian2")
 
 
 @contextlib.contextmanager

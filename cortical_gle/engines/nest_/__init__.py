@@ -17,6 +17,7 @@ class NestEngine(Engine):
 
     def build(self, spec, dt, **kwargs):
         spec.require_exact_feedback(self.name)
+        spec.require_paper_error_units(self.name)
         if spec.spiking:
             return SpikingNestNetwork(spec, dt, **kwargs)
         return NestGLENetwork(spec, dt, **kwargs)

@@ -63,6 +63,7 @@ def check_spiking_spec(spec: NetworkSpec) -> None:
     if spec.loss != "mse":
         raise ValueError(f"the spiking variant supports loss 'mse' only, got {spec.loss!r}")
     spec.require_exact_feedback("spiking NEST")
+    spec.require_paper_error_units("spiking NEST")
 
 
 def install_spiking_models(nest) -> None:

@@ -7,7 +7,7 @@ representation and error units):
 .. math::
 
     \mathrm{inst}_e &= \mathrm{top}\,\varphi'(\breve u(t)) \\
-    \dot v &= (\mathrm{inst}_e - v)/\tau_r, \quad e = v + \tau_m \dot v,
+    \dot v &= (\mathrm{inst}_e - v)/\tau_v, \quad e = v + \tau_m \dot v,
         \quad v \leftarrow v + dt\,\dot v \\
     \dot u &= (W r_{l-1} + b + \gamma e - u)/\tau_m, \quad
         \breve u = u + \tau_r \dot u, \quad u \leftarrow u + dt\,\dot u \\
@@ -16,6 +16,9 @@ representation and error units):
         \nabla_{\tau_m} = \langle e\,\dot u \rangle, \quad
         \nabla_{\tau_r} = -\langle e\,\dot u \rangle, \quad
         \mathrm{top}_{l-1} \leftarrow B^T e, \quad r = \varphi(\breve u)
+
+The error unit relaxes with ``tau_v = tau_r`` (the paper's) or, with the network's
+``error_tau``, ``tau_v = max(tau_r, error_tau)``.
 
 The feedback weights ``B`` are ``W`` (exact transport, the paper), a fixed random
 matrix (Lillicrap et al. 2016), ``sign(W)`` (Liao et al. 2016) or Kolen-Pollack
@@ -77,6 +80,7 @@ class GLEParams:
     n_out: int
     B: np.ndarray | None = None  # (L, N, N) feedback weights laid out like W; None: B = W (exact transport)
     feedback: str = "transpose"
+    error_tau: float = 0.0       # floor on the error units' relaxation time (0: tau_v = tau_r)
 
     @property
     def n_layers(self) -> int:
@@ -122,7 +126,7 @@ class GLEGrads:
 PARALLEL_MIN_SIZE = 16384  # below this, thread start-up costs more than it saves
 
 
-def _errors_and_membranes_py(top, rp, v, u, I, b, tau_m, tau_r, gamma, dt, prospective, e, du, u_pro):
+def _errors_and_membranes_py(top, rp, v, u, I, b, tau_m, tau_r, error_tau, gamma, dt, prospective, e, du, u_pro):
     """Fused elementwise part of one step; returns the count of non-finite u_pro."""
     n_layers, batch, width = u.shape
     n_bad = 0
@@ -132,7 +136,7 @@ def _errors_and_membranes_py(top, rp, v, u, I, b, tau_m, tau_r, gamma, dt, prosp
         for n in range(width):
             inst_e = top[l, k, n] * rp[l, k, n]
             if prospective:
-                dv = (inst_e - v[l, k, n]) / tau_r[l, n]
+                dv = (inst_e - v[l, k, n]) / max(tau_r[l, n], error_tau)
                 err = v[l, k, n] + tau_m[l, n] * dv
                 v[l, k, n] = v[l, k, n] + dt * dv
             else:
@@ -194,7 +198,7 @@ def gle_step(params: GLEParams, state: GLEState, x: np.ndarray, dt: float,
     np.matmul(x_in, params.W.transpose(0, 2, 1), out=state.I)
     kernel = errors_and_membranes_kernel(state.u.size)
     n_bad = kernel(state.top, state.rp, state.v, state.u, state.I, params.b, params.tau_m, params.tau_r,
-                   params.gamma, dt, params.prospective, state.e, state.du, state.u_pro)
+                   params.error_tau, params.gamma, dt, params.prospective, state.e, state.du, state.u_pro)
     if n_bad:
         bad = ~np.isfinite(state.u_pro).all(axis=(1, 2))
         raise DivergenceError(int(np.argmax(bad)))

@@ -105,7 +105,8 @@ class GLENetwork:
             for l, layer in enumerate(spec.layers):
                 r_mask[l, 0, : layer.size] = 1.0
         self.params = GLEParams(W, b, tau_m, tau_r, dtype.type(spec.gamma), bool(spec.prospective_errors),
-                                _phi_groups(spec), r_mask, spec.n_in, spec.n_out)
+                                _phi_groups(spec), r_mask, spec.n_in, spec.n_out,
+                                error_tau=dtype.type(spec.error_tau or 0.0))
         self._spec_now = (np.stack([tau_m, tau_r]), spec)   # (the taus a spec describes, that spec): see `spec`
         if weights is None:
             weights, b0 = default_weights(spec, np.random.default_rng(seed))
