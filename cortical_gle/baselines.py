@@ -11,9 +11,11 @@ def train_mlp(x, y, x_test, y_test, hidden=(256, 256), epochs=200, lr=1e-3, batc
               weight_decay=0.0, callback=None, extra_tests: dict | None = None) -> dict:
     """ReLU MLP with softmax cross-entropy and Adam, trained on whole sequences (numpy).
 
-    Returns per-epoch ``train_acc``, ``test_acc`` (percent), the final test
-    predictions and the parameter count; for each ``name: (x, y)`` of
-    ``extra_tests`` also ``<name>_acc`` and ``<name>_pred``.
+    Returns per-epoch ``train_acc``, ``test_acc`` (percent), their last values
+    ``final_train_acc``, ``final_test_acc``, the final test predictions ``test_pred``
+    (a list) and the parameter count; for each ``name: (x, y)`` of ``extra_tests``
+    (validation sets included: reported, never used to choose) also ``<name>_acc``,
+    ``final_<name>_acc`` and ``<name>_pred``.
     """
     rng = np.random.default_rng(seed)
     sizes = [x.shape[1], *hidden, int(max(y.max(), y_test.max()) + 1)]
@@ -69,5 +71,9 @@ def train_mlp(x, y, x_test, y_test, hidden=(256, 256), epochs=200, lr=1e-3, batc
         if callback:
             callback(epoch, hist)
     hist["test_pred"] = pred
+    for k in ("train", "test", *extra_tests):
+        hist[f"final_{k}_acc"] = hist[f"{k}_acc"][-1]
+        if k != "train":
+            hist[f"{k}_pred"] = np.asarray(hist[f"{k}_pred"]).tolist()
     hist["n_params"] = int(sum(p.size for p in params))
     return hist

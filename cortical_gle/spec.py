@@ -221,18 +221,15 @@ class NetworkSpec:
         """Reject ``dt`` larger than any time constant (docs/model.md#discrete-time)."""
         if not np.isfinite(dt) or dt <= 0:
             raise ValueError(f"dt must be positive and finite, got {dt}")
-        for i, layer in enumerate(self.layers):
-            for name in ("tau_m", "tau_r"):
-                tau = getattr(layer, name)
-                if np.any(tau < dt * (1 - 1e-12)):
-                    j = int(np.argmin(tau))
-                    raise ValueError(
-                        f"{name} of layer {i} neuron {j} is {tau[j]:g}, below dt = {dt:g} "
-                        f"({self.time_unit.dimensionality.string}): forward Euler needs dt <= every tau"
-                    )
-        if self.error_tau is not None and self.error_tau < dt * (1 - 1e-12):
-            raise ValueError(f"error_tau is {self.error_tau:g}, below dt = {dt:g} "
-                             f"({self.time_unit.dimensionality.string}): forward Euler needs dt <= every tau")
+        taus = [(f"{name} of layer {i} neuron {{j}}", getattr(layer, name))
+                for i, layer in enumerate(self.layers) for name in ("tau_m", "tau_r")]
+        if self.error_tau is not None:
+            taus.append(("error_tau", np.array([self.error_tau])))
+        for what, tau in taus:
+            if np.any(tau < dt * (1 - 1e-12)):
+                j = int(np.argmin(tau))
+                raise ValueError(f"{what.format(j=j)} is {tau[j]:g}, below dt = {dt:g} "
+                                 f"({self.time_unit.dimensionality.string}): forward Euler needs dt <= every tau")
 
     def to_dict(self) -> dict:
         unit = self.time_unit.dimensionality.string

@@ -82,11 +82,6 @@ def run(cfg: Config, ctx) -> dict:
             res = train_mlp(data["x"][train_idx], y[train_idx], data["x_test"], data["y_test"], hidden=tuple(m.hidden),
                             epochs=m.epochs, lr=m.lr, batch=m.batch, seed=ctx.seed,
                             extra_tests={"val": (data["x"][val_idx], y[val_idx])} if d.n_val else None)
-            res["test_pred"] = res["test_pred"].tolist()
-            if d.n_val:                     # reported, never used to choose: the MLP trains a fixed number of epochs
-                res["val_pred"] = np.asarray(res["val_pred"]).tolist()
-                res["final_val_acc"] = res["val_acc"][-1]
-            res["final_test_acc"], res["final_train_acc"] = res["test_acc"][-1], res["train_acc"][-1]
         res["wall_time_s"] = round(time.perf_counter() - t0, 2)
         res["confusion_matrix"] = confusion_matrix(data["y_test"], np.asarray(res["test_pred"]), 10).tolist()
         results[method] = res

@@ -185,10 +185,6 @@ def run(cfg: Config, ctx) -> dict:
             res = train_mlp(x_tr, np.tile(ys["train"], len(train_variants)), flat["test"], ys["test"],
                             hidden=tuple(m.hidden), epochs=m.epochs, lr=m.lr, batch=m.batch, seed=ctx.seed,
                             extra_tests={s: (flat[s], ys[s]) for s in splits if s not in ("train", "test")})
-            for s in [s for s in splits if s != "train"]:   # val reported too, so data and settings can be chosen without a test set
-                res[f"{s}_pred"] = np.asarray(res[f"{s}_pred"]).tolist()
-                res[f"final_{s}_acc"] = res[f"{s}_acc"][-1]
-            res["final_train_acc"] = res["train_acc"][-1]
         res["wall_time_s"] = round(time.perf_counter() - t0, 2)
         for s in tests:
             key = "confusion_matrix" if s == "test" else f"confusion_matrix_{s}"
