@@ -37,9 +37,7 @@ def speech_batch(resolved: dict, args) -> tuple:
     cfg = task.Config(**resolved)
     if args.input_tau is not None:
         cfg.network.input_tau = args.input_tau
-    data = task.load_speech_commands(task.dataset_folder(cfg), cfg.data.n_mels, cfg.data.n_frames,
-                                     cache_dir=task._cache_root(cfg))
-    norm = task.standardiser(cfg, data["x_train"])
+    _, data, norm = task.load_data(cfg, augment=False)
     return (cfg, cfg.data.n_mels, len(task.CLASS_NAMES), data["y_train"],
             lambda idx: task.frames_to_steps(norm(data["x_train"][idx]), cfg.network, cfg.dt))
 

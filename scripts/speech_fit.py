@@ -34,13 +34,11 @@ def main() -> None:
         raise SystemExit(f"{args.run_dir} is a {config['resolved']['task']!r} run; this script reads speech-commands")
     cfg = task.Config(**config["resolved"])
     name = args.checkpoint or next((f for f in ("checkpoint_gle_best.npz", "checkpoint_gle.npz")
-                                    if (args.run_dir / f).is_file()), None)
-    if name is None or not (args.run_dir / name).is_file():
-        raise SystemExit(f"{args.run_dir} holds no GLE checkpoint {name or ''}")
+                                    if (args.run_dir / f).is_file()), "checkpoint_gle.npz")
+    if not (args.run_dir / name).is_file():
+        raise SystemExit(f"{args.run_dir} holds no GLE checkpoint {name}")
     net = get_engine(config["engine"]).load(args.run_dir / name)
-    data = task.load_speech_commands(task.dataset_folder(cfg), cfg.data.n_mels, cfg.data.n_frames,
-                                     cache_dir=task._cache_root(cfg), augment=cfg.data.augment)
-    norm = task.standardiser(cfg, data["x_train"])
+    _, data, norm = task.load_data(cfg)
     idx = np.sort(np.random.default_rng(0).choice(len(data["y_train"]), min(args.n, len(data["y_train"])),
                                                   replace=False))
     sets = {"training, clean": (data["x_train"][idx], data["y_train"][idx])}

@@ -141,13 +141,20 @@ def dataset_folder(cfg: Config, log=print) -> Path:
     return folder
 
 
-def run(cfg: Config, ctx) -> dict:
+def load_data(cfg: Config, augment: bool = True) -> tuple:
+    """``(folder, data, norm)``: the run's dataset folder, its features (:func:`load_speech_commands`;
+    augmented training copies unless ``augment`` is False) and its input normalisation
+    (:func:`standardiser`), as the task feeds them (also what ``scripts/`` read a run with)."""
     folder = dataset_folder(cfg)
     data = load_speech_commands(folder, cfg.data.n_mels, cfg.data.n_frames, cache_dir=_cache_root(cfg),
-                                augment=cfg.data.augment)
+                                augment=cfg.data.augment if augment else None)
+    return folder, data, standardiser(cfg, data["x_train"])
+
+
+def run(cfg: Config, ctx) -> dict:
+    folder, data, norm = load_data(cfg)
     splits = data["splits"]                      # train, val, test (+ test_synth)
     tests = [s for s in splits if s.startswith("test")]
-    norm = standardiser(cfg, data["x_train"])
     xs = {s: norm(data[f"x_{s}"]) for s in splits}
     ys = {s: data[f"y_{s}"] for s in splits}
     # variant 0 is the clean clip, 1.. its augmented copies
