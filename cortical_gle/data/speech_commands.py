@@ -136,8 +136,29 @@ def noise_files_by_split(root: Path, splits=("train", "val", "test")) -> dict:
     return out
 
 
+def fold_speakers(root: Path, accent: str) -> set:
+    """The ids of a synthesised set's training speakers that speak espeak-ng ``accent`` (``SPEAKERS.txt``).
+
+    Raises
+    ------
+    DatasetError
+        The folder has no ``SPEAKERS.txt`` (not a synthesised set), or no training voice has ``accent``
+        (the message lists those that do).
+    """
+    listing = root / "SPEAKERS.txt"
+    if not listing.is_file():
+        raise DatasetError(f"{root}: no SPEAKERS.txt; a validation accent needs a synthesised set")
+    rows = [line.split() for line in listing.read_text().splitlines() if line.strip()]
+    train = {r[0]: r[2].split("+")[0] for r in rows if r[1] == "espeak-ng" and r[-1] == "train"}
+    ids = {sid for sid, a in train.items() if a == accent}
+    if not ids:
+        raise DatasetError(f"{listing}: no training voice has espeak-ng accent {accent!r}; training accents: "
+                           f"{', '.join(sorted(set(train.values())))}")
+    return ids
+
+
 def load_speech_commands(path, n_mels: int = 32, n_frames: int = 32, seed: int = 0, cache_dir=None,
-                         augment=None, log=print) -> dict:
+                         augment=None, val_accent: str | None = None, log=print) -> dict:
     """Features and labels for ``train``, ``val``, ``test`` (and ``test_synth`` if listed).
 
     Returns a dict with ``x_<split>`` (n, n_frames, n_mels) float32, ``y_<split>``
@@ -146,16 +167,24 @@ def load_speech_commands(path, n_mels: int = 32, n_frames: int = 32, seed: int =
     ``x_train_aug`` (variants, n, n_frames, n_mels): augmented copies of the
     training clips, in the order of ``x_train``.
 
+    ``val_accent`` makes a cross-validation fold of a synthesised set: the training
+    voices of that espeak-ng accent (:func:`fold_speakers`) are the ``val`` split, the
+    listed validation voices sit out, and the test splits keep their voices.  The fold's
+    clips were mixed with training noise, so its silence clips are cut from it too.
+
     Raises
     ------
     DatasetError
         Missing folder, split list, background noise or command folder; or no
-        readable clip at all.
+        readable clip at all; a ``val_accent`` that :func:`fold_speakers` refuses.
     """
     root = Path(path).expanduser().resolve()
     words = _check_layout(root)
     settings = {"n_mels": n_mels, "n_frames": n_frames, "seed": seed, "version": 2,
                 "augment": None if augment is None else augment.model_dump()}
+    fold = None if val_accent is None else fold_speakers(root, val_accent)
+    if fold is not None:   # only then: the caches of plain loads keep their keys
+        settings["val_accent"] = val_accent
     key = _fingerprint(root, settings)
     cache = Path(cache_dir or default_cache_dir()) / f"speech_{key}.npz"
     if cache.exists():
@@ -179,8 +208,14 @@ def load_speech_commands(path, n_mels: int = 32, n_frames: int = 32, seed: int =
         for f in sorted((root / w).glob("*.wav")):
             rel = f"{w}/{f.name}"
             split = next((s for s, names in held_out.items() if rel in names), "train")
+            if fold is not None and split == "val":
+                continue
+            if fold is not None and split == "train" and f.name.split("_nohash_")[0] in fold:
+                split = "val"
             split_files[split].append((f, COMMANDS.index(w) if w in COMMANDS else len(COMMANDS) + 1))
     noise_files = noise_files_by_split(root, tuple(split_files))
+    if fold is not None:
+        noise_files["val"] = noise_files["train"]
     out = {}
     for split, files in split_files.items():
         noise = [c for c in (read_clip_long(p, report) for p in noise_files[split]) if c is not None]

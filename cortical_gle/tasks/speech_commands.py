@@ -30,7 +30,7 @@ from ..baselines import train_mlp
 from ..data import default_cache_dir
 from ..data.speech_augment import Augment
 from ..data.speech_commands import CLASS_NAMES, load_speech_commands
-from ..data.speech_synth import HELD_OUT_CHOICES, synthesize_speech_commands
+from ..data.speech_synth import ESPEAK_ACCENTS, HELD_OUT_CHOICES, synthesize_speech_commands
 from .classify import (MLP, ClassifierProtocol, LaggedNetwork, Training, confusion_matrix, network_factory,
                        plot_confusion, plot_learning_curves, train_online)
 from .fields import NonNegativeTime, Time
@@ -59,6 +59,9 @@ class Data(BaseModel):
     n_mels: int = Field(32, ge=4)
     n_frames: int = Field(32, ge=2)
     cache_dir: str | None = None
+    val_accent: Literal[ESPEAK_ACCENTS] | None = Field(
+        None, description="cross-validation fold of a synthesised set: this espeak-ng accent's training voices "
+                          "are the validation split and the listed validation voices sit out (None: as listed)")
 
 
 class Network(LaggedNetwork):
@@ -147,7 +150,7 @@ def load_data(cfg: Config, augment: bool = True) -> tuple:
     (:func:`standardiser`), as the task feeds them (also what ``scripts/`` read a run with)."""
     folder = dataset_folder(cfg)
     data = load_speech_commands(folder, cfg.data.n_mels, cfg.data.n_frames, cache_dir=_cache_root(cfg),
-                                augment=cfg.data.augment if augment else None)
+                                augment=cfg.data.augment if augment else None, val_accent=cfg.data.val_accent)
     return folder, data, standardiser(cfg, data["x_train"])
 
 

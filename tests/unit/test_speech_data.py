@@ -7,7 +7,7 @@ import soundfile as sf
 
 from cortical_gle.data import speech_synth
 from cortical_gle.data.speech_augment import Augment, augment_clips
-from cortical_gle.data.speech_commands import (CLASS_NAMES, DatasetError, load_speech_commands, log_mel,
+from cortical_gle.data.speech_commands import (CLASS_NAMES, COMMANDS, DatasetError, load_speech_commands, log_mel,
                                                noise_files_by_split)
 from cortical_gle.data.speech_synth import synthesisers_available, synthesize_speech_commands
 
@@ -228,3 +228,32 @@ def test_test_sets_do_not_reach_training(synth, tmp_path):
     assert a["test_acc"] != b["test_acc"] or a["test_synth_acc"] != b["test_synth_acc"]
     for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
         assert a[key] == b[key], key
+
+
+def test_validation_accent_fold(synth, tmp_path):
+    """``val_accent``: that training accent's clips become validation and leave training, the listed
+    validation voices sit out, the test splits keep their size; an accent no training voice has, or a
+    folder without SPEAKERS.txt, is refused by name."""
+    root, _ = synth
+    spk = _speakers(root)
+    accents = {v["voice"].split("+")[0] for v in spk.values() if v["engine"] == "espeak-ng" and v["split"] == "train"}
+    accent = sorted(accents)[0]
+    plain = load_speech_commands(root, cache_dir=tmp_path, log=lambda m: None)
+    fold = load_speech_commands(root, cache_dir=tmp_path, val_accent=accent, log=lambda m: None)
+    # 2 training speakers (1 espeak-ng, 1 festival) x 10 commands x 1 repetition: the espeak-ng one moves
+    assert np.bincount(fold["y_train"], minlength=12).tolist() == [1] * 12
+    assert np.bincount(fold["y_val"], minlength=12).tolist() == [1] * 12
+    for s in ("test", "test_synth"):
+        assert fold[f"x_{s}"].shape == plain[f"x_{s}"].shape
+    # the fold's command clips are among the plain load's training clips, not its validation clips
+    n = len(COMMANDS)
+    val_cmd = fold["x_val"][fold["y_val"] < n]
+    near = lambda a, b: np.abs(a[:, None] - b[None]).max(axis=(2, 3)).min(axis=1) < 1e-5  # noqa: E731
+    assert near(val_cmd, plain["x_train"]).all() and not near(val_cmd, plain["x_val"]).any()
+    assert not near(fold["x_train"][fold["y_train"] < n], val_cmd).any()
+    with pytest.raises(DatasetError, match="no training voice has espeak-ng accent 'xx'.*" + accent):
+        load_speech_commands(root, cache_dir=tmp_path, val_accent="xx", log=lambda m: None)
+    dst = _copy(root, tmp_path)
+    (dst / "SPEAKERS.txt").unlink()
+    with pytest.raises(DatasetError, match="no SPEAKERS.txt"):
+        load_speech_commands(dst, cache_dir=tmp_path, val_accent=accent, log=lambda m: None)
