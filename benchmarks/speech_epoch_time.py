@@ -61,7 +61,8 @@ def main():
     print(f"  real-size epoch ({REAL_SPLITS['train']} train + {REAL_SPLITS['val']} val + {REAL_SPLITS['test']} "
           f"test clips): {epoch:.0f} s  ({train_s:.0f} s training, {eval_s:.0f} s evaluation)")
     print(f"  projected {args.epochs} epochs: {epoch * args.epochs / 3600:.1f} h")
-    print(f"  training step / the paper's 3 x 150 network's ({t_paper * 1e3:.2f} ms, same run): {t_train / t_paper:.2f}")
+    print(f"  training step / the paper's 3 x 150 network's ({t_paper * 1e3:.2f} ms, same run): "
+          f"{t_train / t_paper:.2f}")
 
 
 if __name__ == "__main__":
