@@ -1,8 +1,8 @@
 """Seconds per epoch of the speech-commands GLE network, projected to the real dataset's size.
 
-Times training steps (forward, local errors, per-step Adam) of the shipped protocol's network (its
-hidden layers, 32 Mel inputs, 12 outputs, batch 256) and evaluation steps (no learning), then
-projects one epoch of Google Speech Commands v2 (12 classes) at the split sizes given below and
+Times training steps (forward, local errors, per-step Adam) of the shipped protocol's network (built
+by the task's ``network_factory``: one input per Mel bin, 12 outputs, batch 256) and evaluation
+steps (no learning), then projects one epoch of Google Speech Commands v2 (12 classes) at the split sizes given below and
 the paper's 420 epochs.  The paper's 3 x 150 network is timed in the same run as the baseline of
 the ratio printed last.  Usage:  .venv/bin/python benchmarks/speech_epoch_time.py
 """
@@ -13,9 +13,9 @@ import time
 
 import numpy as np
 
-from cortical_gle.engines.numpy_ import GLENetwork
-from cortical_gle.networks import lagged_mlp_network
+from cortical_gle.data.speech_commands import CLASS_NAMES
 from cortical_gle.protocol import load_protocol
+from cortical_gle.tasks.classify import network_factory
 
 # 12-class Speech Commands v2 with the usual unknown/silence balancing (one average class each)
 REAL_SPLITS = {"train": 36_923, "val": 4_445, "test": 4_890}
@@ -23,8 +23,8 @@ REAL_SPLITS = {"train": 36_923, "val": 4_445, "test": 4_890}
 
 def per_step(net, learn, batch, steps):
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((steps, batch, 32)).astype(net.dtype)
-    y = np.broadcast_to(rng.integers(0, 12, batch), (steps, batch))
+    x = rng.standard_normal((steps, batch, net.spec.n_in)).astype(net.dtype)
+    y = np.broadcast_to(rng.integers(0, len(CLASS_NAMES), batch), (steps, batch))
     net.run(x[:10], y[:10], learn=learn, record=("r_out", "loss"))
     t0 = time.perf_counter()
     net.run(x, y, learn=learn, record=("r_out", "loss"))
@@ -43,20 +43,18 @@ def main():
         args.steps_per_frame = nw.steps_per_frame
     batch = 256
 
-    def timed(n_le, n_li):
-        net = GLENetwork(lagged_mlp_network(32, 12, nw.n_hidden, n_le, n_li, nw.tau, cfg.dt), cfg.dt,
-                         dtype=np.float32, seed=0)
-        net.configure_learning("adam", lr=1e-3)
+    def timed(network):   # built as the task builds it
+        net = network_factory(network, cfg.data.n_mels, len(CLASS_NAMES), cfg.dt, cfg.training.lr, seed=0)()
         return per_step(net, True, batch, 300), per_step(net, False, batch, 300)
 
-    t_train, t_eval = timed(nw.n_le, nw.n_li)
-    t_paper, _ = timed(50, 100)
-    steps_per_clip = 32 * args.steps_per_frame
+    t_train, t_eval = timed(nw)
+    t_paper, _ = timed(nw.model_copy(update={"n_le": 50, "n_li": 100}))
+    steps_per_clip = cfg.data.n_frames * args.steps_per_frame
     train_s = np.ceil(REAL_SPLITS["train"] / batch) * steps_per_clip * t_train
     eval_s = sum(np.ceil(REAL_SPLITS[s] / batch) for s in ("val", "test")) * steps_per_clip * t_eval
     epoch = train_s + eval_s
     print(f"speech network, {nw.n_hidden} x {nw.n_le + nw.n_li} ({nw.n_le} LE + {nw.n_li} LI), batch {batch}, "
-          f"{steps_per_clip} steps per clip (32 frames x {args.steps_per_frame})")
+          f"{steps_per_clip} steps per clip ({cfg.data.n_frames} frames x {args.steps_per_frame})")
     print(f"  training step {t_train * 1e3:.2f} ms ({1 / t_train:.0f} steps/s), evaluation step {t_eval * 1e3:.2f} ms")
     print(f"  real-size epoch ({REAL_SPLITS['train']} train + {REAL_SPLITS['val']} val + {REAL_SPLITS['test']} "
           f"test clips): {epoch:.0f} s  ({train_s:.0f} s training, {eval_s:.0f} s evaluation)")

@@ -145,15 +145,17 @@ def fold_speakers(root: Path, accent: str) -> set:
         The folder has no ``SPEAKERS.txt`` (not a synthesised set), or no training voice has ``accent``
         (the message lists those that do).
     """
-    listing = root / "SPEAKERS.txt"
-    if not listing.is_file():
-        raise DatasetError(f"{root}: no SPEAKERS.txt; a validation accent needs a synthesised set")
-    rows = [line.split() for line in listing.read_text().splitlines() if line.strip()]
-    train = {r[0]: r[2].split("+")[0] for r in rows if r[1] == "espeak-ng" and r[-1] == "train"}
+    from .speech_synth import SPEAKERS_FILE, read_speakers   # speech_synth imports this module
+
+    try:
+        speakers = read_speakers(root)
+    except FileNotFoundError:
+        raise DatasetError(f"{root}: no {SPEAKERS_FILE}; a validation accent needs a synthesised set") from None
+    train = {s.id: s.voice.split("+")[0] for s in speakers if s.engine == "espeak-ng" and s.split == "train"}
     ids = {sid for sid, a in train.items() if a == accent}
     if not ids:
-        raise DatasetError(f"{listing}: no training voice has espeak-ng accent {accent!r}; training accents: "
-                           f"{', '.join(sorted(set(train.values())))}")
+        raise DatasetError(f"{root / SPEAKERS_FILE}: no training voice has espeak-ng accent {accent!r}; "
+                           f"training accents: {', '.join(sorted(set(train.values())))}")
     return ids
 
 

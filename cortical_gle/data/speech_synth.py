@@ -63,6 +63,25 @@ class Speaker:
     split: str
 
 
+SPEAKERS_FILE = "SPEAKERS.txt"   # one speaker per line: id engine voice pitch=P speed=S split
+
+
+def read_speakers(root) -> list[Speaker]:
+    """The speakers a synthesised folder lists in ``SPEAKERS.txt`` (written by :func:`synthesize_speech_commands`).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``root`` has no ``SPEAKERS.txt`` (it is not a synthesised set).
+    """
+    out = []
+    for line in (Path(root) / SPEAKERS_FILE).read_text().splitlines():
+        if line.strip():
+            sid, engine, voice, pitch, speed, split = line.split()
+            out.append(Speaker(sid, engine, voice, float(pitch.split("=")[1]), float(speed.split("=")[1]), split))
+    return out
+
+
 def missing_synthesisers(engines=ENGINES) -> list[str]:
     """Debian packages that ``engines`` need and that are not installed (empty if all are)."""
     missing = []
@@ -270,6 +289,6 @@ def synthesize_speech_commands(out_dir, n_train_speakers: int = 60, n_val_speake
         lists[split].append(rel)
     for split, name in (("val", "validation_list.txt"), ("test", "testing_list.txt"), ("test_synth", SYNTH_TEST_LIST)):
         (out / name).write_text("\n".join(sorted(lists[split])) + "\n")
-    (out / "SPEAKERS.txt").write_text("".join(f"{s.id} {s.engine} {s.voice} pitch={s.pitch:g} speed={s.speed:g} "
+    (out / SPEAKERS_FILE).write_text("".join(f"{s.id} {s.engine} {s.voice} pitch={s.pitch:g} speed={s.speed:g} "
                                               f"{s.split}\n" for s in speakers))
     return {s: len(v) for s, v in lists.items()}

@@ -23,8 +23,7 @@ def synth(tmp_path_factory):
 
 
 def _speakers(root):
-    rows = [line.split() for line in (root / "SPEAKERS.txt").read_text().splitlines()]
-    return {r[0]: {"engine": r[1], "voice": r[2], "split": r[-1]} for r in rows}
+    return {s.id: {"engine": s.engine, "voice": s.voice, "split": s.split} for s in speech_synth.read_speakers(root)}
 
 
 def test_layout_and_held_out_voices(synth):
