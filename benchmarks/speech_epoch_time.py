@@ -3,8 +3,8 @@
 Times training steps (forward, local errors, per-step Adam) of the shipped protocol's network (built
 by the task's ``network_factory``: one input per Mel bin, 12 outputs, batch 256) and evaluation
 steps (no learning), then projects one epoch of Google Speech Commands v2 (12 classes) at the
-split sizes given below and the paper's 420 epochs.  The paper's 3 x 150 network is timed in the same run as the baseline of
-the ratio printed last.  Usage:  .venv/bin/python benchmarks/speech_epoch_time.py
+split sizes given below and the paper's 420 epochs.  The paper's 3 x 150 network is timed in the
+same run as the baseline of the ratio printed last.  Usage:  .venv/bin/python benchmarks/speech_epoch_time.py
 """
 from __future__ import annotations
 
